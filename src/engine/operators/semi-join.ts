@@ -1,0 +1,100 @@
+/**
+ * Semi-join (EXISTS, IN) and anti-join (NOT EXISTS): the left rows that do, or do not, match a
+ * present right row on the key (and the residual predicate, if any), with the left weights.
+ *
+ *   Δ(a ⋉ b) = Σ over keys k:  Δa_k·[k matched by z⁻¹I(b)]                 when b_k is unchanged
+ *                              (I(a)⋉I(b))_k − (z⁻¹I(a) ⋉ z⁻¹I(b))_k        when Δb touches k
+ *
+ * A left row with a NULL key matches nothing: the anti-join passes it through, the semi-join drops
+ * it, and neither keeps it. Right rows with a NULL key are ignored. (NOT IN's three-valued rules
+ * are the SQL layer's: it plans them over this operator.)
+ */
+
+import type { ByteReader, ByteWriter } from '../../core/index.ts';
+import { hashColumns, hashRow, type Row } from '../../core/index.ts';
+import type { Operator } from '../operator.ts';
+import { Arrangement, RowBag } from '../state.ts';
+import { ZSet } from '../zset.ts';
+import { hasNullIn, KeySet, matchesIn, type Residual } from './join.ts';
+
+const newBag = () => new RowBag();
+
+export class SemiJoinOperator implements Operator {
+  readonly #anti: boolean;
+  readonly #leftKey: readonly number[];
+  readonly #rightKey: readonly number[];
+  readonly #residual: Residual | undefined;
+  readonly #left = new Arrangement<RowBag>();
+  readonly #right = new Arrangement<RowBag>();
+
+  constructor(anti: boolean, leftKey: readonly number[], rightKey: readonly number[], residual?: Residual) {
+    if (leftKey.length !== rightKey.length) throw new RangeError(`a semi-join needs as many left key columns as right ones (${leftKey.length} and ${rightKey.length})`);
+    this.#anti = anti;
+    this.#leftKey = leftKey;
+    this.#rightKey = rightKey;
+    this.#residual = residual;
+  }
+
+  step([left, right]: readonly ZSet[]): ZSet {
+    const out = new ZSet();
+    const recompute = new KeySet();
+    recompute.addAll(right!, this.#rightKey);
+    for (const [hash, key] of recompute.list) this.#emitKey(hash, key, -1, out);
+    const { rows, weights } = left!;
+    const leftKey = this.#leftKey;
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const weight = weights[i]!;
+      if (weight === 0) continue;
+      if (hasNullIn(row, leftKey)) {
+        if (this.#anti) out.add(row, weight);
+        continue;
+      }
+      const hash = hashColumns(row, leftKey);
+      if (!recompute.has(hash, row, leftKey) && matchesIn(row, this.#right.find(hash, row, leftKey), this.#residual) !== this.#anti) out.add(row, weight);
+      const bag = this.#left.findOrCreate(hash, row, leftKey, newBag);
+      bag.add(row, hashRow(row), weight);
+      if (bag.length === 0) this.#left.delete(hash, row, leftKey);
+    }
+    const rightRows = right!.rows;
+    const rightWeights = right!.weights;
+    const rightKey = this.#rightKey;
+    for (let i = 0; i < rightRows.length; i++) {
+      const row = rightRows[i]!;
+      if (rightWeights[i] === 0 || hasNullIn(row, rightKey)) continue;
+      const hash = hashColumns(row, rightKey);
+      const bag = this.#right.findOrCreate(hash, row, rightKey, newBag);
+      bag.add(row, hashRow(row), rightWeights[i]!);
+      if (bag.length === 0) this.#right.delete(hash, row, rightKey);
+    }
+    for (const [hash, key] of recompute.list) this.#emitKey(hash, key, 1, out);
+    return out;
+  }
+
+  #emitKey(hash: number, key: Row, sign: number, out: ZSet): void {
+    const leftBag = this.#left.findKey(hash, key);
+    if (!leftBag) return;
+    const rightBag = this.#right.findKey(hash, key);
+    for (let i = 0; i < leftBag.rows.length; i++) {
+      const row = leftBag.rows[i]!;
+      if (matchesIn(row, rightBag, this.#residual) !== this.#anti) out.add(row, sign * leftBag.weights[i]!);
+    }
+  }
+
+  save(writer: ByteWriter): void {
+    this.#left.save(writer, RowBag.codec);
+    this.#right.save(writer, RowBag.codec);
+  }
+
+  restore(reader: ByteReader): void {
+    this.#left.restore(reader, RowBag.codec);
+    this.#right.restore(reader, RowBag.codec);
+  }
+
+  stateSize(): number {
+    let rows = 0;
+    for (const [, bag] of this.#left.entries()) rows += bag.length;
+    for (const [, bag] of this.#right.entries()) rows += bag.length;
+    return rows;
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * Orders over rows: ORDER BY keys with PostgreSQL's NULL placement, completed by the whole row so
+ * that only equal rows tie (which makes top-k and string_agg results independent of arrival order).
+ */
+
+import { compareRows, compareValues, type Row } from '../core/index.ts';
+import type { SortKey } from './spec.ts';
+
+/** Compares by the sort keys alone (rows may tie). */
+export function compareBySortKeys(a: Row, b: Row, keys: readonly SortKey[]): number {
+  for (const key of keys) {
+    const x = a[key.column]!;
+    const y = b[key.column]!;
+    if (x === y) continue;
+    const nullsFirst = key.nullsFirst ?? key.descending === true;
+    if (x === null || y === null) return (x === null) === nullsFirst ? -1 : 1;
+    const order = compareValues(x, y);
+    if (order !== 0) return key.descending ? -order : order;
+  }
+  return 0;
+}
+
+/** A total order: the sort keys, then the whole row. */
+export function totalOrder(keys: readonly SortKey[]): (a: Row, b: Row) => number {
+  if (keys.length === 0) return compareRows;
+  return (a, b) => compareBySortKeys(a, b, keys) || compareRows(a, b);
+}

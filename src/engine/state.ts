@@ -1,0 +1,378 @@
+/**
+ * Operator state: arrangements, the one state interface every stateful operator keeps.
+ *
+ * An `Arrangement<G>` indexes groups by a key (some columns of a row, or a whole row); a group is
+ * what the operator needs per key: a `RowBag` (a multiset of rows — joins, semi-joins), an
+ * `OrderedBag` (a sorted multiset — min/max, top-k, string_agg), a weight (distinct), or an
+ * aggregate's accumulators. Every arrangement saves to and restores from a checkpoint the same way.
+ *
+ * Invariants:
+ * - Keys are found by a 32-bit hash and confirmed by value equality (`valuesEqual`); a hash
+ *   collision costs a comparison, never a wrong answer.
+ * - A group that becomes empty is removed, so state is proportional to the live rows.
+ * - Iteration order of a bag is not meaningful; operators produce Z-sets, and every consumer of
+ *   order (top-k, string_agg, min/max) uses an `OrderedBag` with a total order.
+ */
+
+import { ByteReader, ByteWriter } from '../core/index.ts';
+import { columnsEqual, rowsEqual, type Row, type Value } from '../core/index.ts';
+
+/** How an arrangement's groups are written to and read from a checkpoint. */
+export interface GroupCodec<G> {
+  save(group: G, writer: ByteWriter): void;
+  restore(reader: ByteReader): G;
+}
+
+interface Entry<G> {
+  readonly key: Row;
+  group: G;
+  next: Entry<G> | undefined;
+}
+
+const identityColumnsCache: number[][] = [];
+function identityColumns(length: number): number[] {
+  return (identityColumnsCache[length] ??= Array.from({ length }, (_, i) => i));
+}
+
+export class Arrangement<G> {
+  readonly #table = new Map<number, Entry<G>>();
+  #groups = 0;
+
+  /** The number of keys with a group. */
+  get size(): number {
+    return this.#groups;
+  }
+
+  /** The group for the key formed by `columns` of `row`, if any. */
+  find(hash: number, row: Row, columns: readonly number[]): G | undefined {
+    let entry = this.#table.get(hash);
+    if (entry === undefined) return undefined;
+    const keyColumns = identityColumns(columns.length);
+    do {
+      if (columnsEqual(entry.key, keyColumns, row, columns)) return entry.group;
+      entry = entry.next;
+    } while (entry !== undefined);
+    return undefined;
+  }
+
+  /** The group for a key given as a row of key values. */
+  findKey(hash: number, key: Row): G | undefined {
+    return this.find(hash, key, identityColumns(key.length));
+  }
+
+  /** The group for the key, created by `create` (and keyed by the given key values) when missing. */
+  findOrCreate(hash: number, row: Row, columns: readonly number[], create: () => G): G {
+    const head = this.#table.get(hash);
+    const keyColumns = identityColumns(columns.length);
+    for (let entry = head; entry !== undefined; entry = entry.next) if (columnsEqual(entry.key, keyColumns, row, columns)) return entry.group;
+    const key = columns.length === row.length && isIdentity(columns) ? row : columns.map((column) => row[column]!);
+    const group = create();
+    this.#table.set(hash, { key, group, next: head });
+    this.#groups++;
+    return group;
+  }
+
+  /** Replaces the group of an existing key (for groups that are plain values, like weights). */
+  set(hash: number, row: Row, columns: readonly number[], group: G): void {
+    const head = this.#table.get(hash);
+    const keyColumns = identityColumns(columns.length);
+    for (let entry = head; entry !== undefined; entry = entry.next) {
+      if (columnsEqual(entry.key, keyColumns, row, columns)) {
+        entry.group = group;
+        return;
+      }
+    }
+    const key = columns.length === row.length && isIdentity(columns) ? row : columns.map((column) => row[column]!);
+    this.#table.set(hash, { key, group, next: head });
+    this.#groups++;
+  }
+
+  /** Removes a key's group. */
+  delete(hash: number, row: Row, columns: readonly number[]): void {
+    const keyColumns = identityColumns(columns.length);
+    let previous: Entry<G> | undefined;
+    for (let entry = this.#table.get(hash); entry !== undefined; previous = entry, entry = entry.next) {
+      if (!columnsEqual(entry.key, keyColumns, row, columns)) continue;
+      if (previous) previous.next = entry.next;
+      else if (entry.next) this.#table.set(hash, entry.next);
+      else this.#table.delete(hash);
+      this.#groups--;
+      return;
+    }
+  }
+
+  *entries(): IterableIterator<[Row, G]> {
+    for (const head of this.#table.values()) for (let entry: Entry<G> | undefined = head; entry; entry = entry.next) yield [entry.key, entry.group];
+  }
+
+  save(writer: ByteWriter, codec: GroupCodec<G>): void {
+    writer.varint(this.#groups);
+    for (const [hash, head] of this.#table) {
+      for (let entry: Entry<G> | undefined = head; entry; entry = entry.next) {
+        writer.int32(hash);
+        writer.row(entry.key);
+        codec.save(entry.group, writer);
+      }
+    }
+  }
+
+  restore(reader: ByteReader, codec: GroupCodec<G>): void {
+    this.#table.clear();
+    this.#groups = 0;
+    const count = reader.varint();
+    for (let i = 0; i < count; i++) {
+      const hash = reader.int32();
+      const key = reader.row();
+      const group = codec.restore(reader);
+      this.#table.set(hash, { key, group, next: this.#table.get(hash) });
+      this.#groups++;
+    }
+  }
+}
+
+function isIdentity(columns: readonly number[]): boolean {
+  for (let i = 0; i < columns.length; i++) if (columns[i] !== i) return false;
+  return true;
+}
+
+/** Past this many distinct rows a bag indexes its rows by hash instead of scanning them. */
+const INDEX_THRESHOLD = 16;
+
+/**
+ * A multiset of rows with weights. Small bags scan; large ones keep a hash → position index.
+ * `positive` counts the rows whose weight is above zero (what "has a match" means).
+ */
+export class RowBag {
+  readonly rows: Row[] = [];
+  readonly hashes: number[] = [];
+  readonly weights: number[] = [];
+  /** The number of distinct rows with a positive weight. */
+  positive = 0;
+  #index: Map<number, number> | undefined;
+  /** Two rows of this bag share a hash: the index is off and the bag scans. */
+  #collided = false;
+
+  get length(): number {
+    return this.rows.length;
+  }
+
+  /** Adds `weight` to a row's weight and returns the row's previous weight. */
+  add(row: Row, hash: number, weight: number): number {
+    const position = this.#positionOf(row, hash);
+    if (position < 0) {
+      if (weight === 0) return 0;
+      const at = this.rows.length;
+      this.rows.push(row);
+      this.hashes.push(hash);
+      this.weights.push(weight);
+      if (weight > 0) this.positive++;
+      if (this.#index) {
+        if (this.#index.has(hash)) this.#collide();
+        else this.#index.set(hash, at);
+      } else if (!this.#collided && at + 1 > INDEX_THRESHOLD) this.#buildIndex();
+      return 0;
+    }
+    const before = this.weights[position]!;
+    const after = before + weight;
+    if (before > 0 !== after > 0) this.positive += after > 0 ? 1 : -1;
+    if (after === 0) this.#removeAt(position);
+    else this.weights[position] = after;
+    return before;
+  }
+
+  /** The weight of a row (0 when absent). */
+  weightOf(row: Row, hash: number): number {
+    const position = this.#positionOf(row, hash);
+    return position < 0 ? 0 : this.weights[position]!;
+  }
+
+  #positionOf(row: Row, hash: number): number {
+    if (this.#index) {
+      const position = this.#index.get(hash);
+      return position !== undefined && rowsEqual(this.rows[position]!, row) ? position : -1;
+    }
+    const { hashes, rows } = this;
+    for (let i = 0; i < hashes.length; i++) if (hashes[i] === hash && rowsEqual(rows[i]!, row)) return i;
+    return -1;
+  }
+
+  #removeAt(position: number): void {
+    const last = this.rows.length - 1;
+    const hash = this.hashes[position]!;
+    if (this.#index) this.#index.delete(hash);
+    if (position !== last) {
+      this.rows[position] = this.rows[last]!;
+      this.hashes[position] = this.hashes[last]!;
+      this.weights[position] = this.weights[last]!;
+      if (this.#index) this.#index.set(this.hashes[position]!, position);
+    }
+    this.rows.pop();
+    this.hashes.pop();
+    this.weights.pop();
+  }
+
+  #buildIndex(): void {
+    const index = new Map<number, number>();
+    for (let i = 0; i < this.hashes.length; i++) {
+      if (index.has(this.hashes[i]!)) return this.#collide();
+      index.set(this.hashes[i]!, i);
+    }
+    this.#index = index;
+  }
+
+  #collide(): void {
+    this.#index = undefined;
+    this.#collided = true;
+  }
+
+  static readonly codec: GroupCodec<RowBag> = {
+    save(bag, writer) {
+      writer.varint(bag.rows.length);
+      for (let i = 0; i < bag.rows.length; i++) {
+        writer.row(bag.rows[i]!);
+        writer.int32(bag.hashes[i]!);
+        writer.signed(bag.weights[i]!);
+      }
+    },
+    restore(reader) {
+      const bag = new RowBag();
+      const count = reader.varint();
+      for (let i = 0; i < count; i++) {
+        const row = reader.row();
+        const hash = reader.int32();
+        bag.add(row, hash, reader.signed());
+      }
+      return bag;
+    },
+  };
+}
+
+/**
+ * A sorted multiset: items in `compare` order with weights. `compare` must be a total order in
+ * which only equal items compare 0 (tie-break on the whole row), so the order is a function of the
+ * multiset alone and never of the order of insertion.
+ */
+export class OrderedBag<T> {
+  readonly items: T[] = [];
+  readonly weights: number[] = [];
+  readonly compare: (a: T, b: T) => number;
+  /** The sum of the positive weights: how many items the multiset holds. */
+  positiveTotal = 0;
+
+  constructor(compare: (a: T, b: T) => number) {
+    this.compare = compare;
+  }
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  /** Adds `weight` to an item's weight; returns the previous weight. */
+  add(item: T, weight: number): number {
+    const { items, weights } = this;
+    let low = 0;
+    let high = items.length;
+    // Fast path: appending past the end (ascending inserts).
+    if (high > 0 && this.compare(items[high - 1]!, item) < 0) low = high;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      const order = this.compare(items[middle]!, item);
+      if (order < 0) low = middle + 1;
+      else if (order > 0) high = middle;
+      else {
+        const before = weights[middle]!;
+        const after = before + weight;
+        this.positiveTotal += Math.max(after, 0) - Math.max(before, 0);
+        if (after === 0) {
+          items.splice(middle, 1);
+          weights.splice(middle, 1);
+        } else weights[middle] = after;
+        return before;
+      }
+    }
+    if (weight === 0) return 0;
+    if (low === items.length) {
+      items.push(item);
+      weights.push(weight);
+    } else {
+      items.splice(low, 0, item);
+      weights.splice(low, 0, weight);
+    }
+    this.positiveTotal += Math.max(weight, 0);
+    return 0;
+  }
+
+  /** The first item with a positive weight. */
+  first(): T | undefined {
+    for (let i = 0; i < this.items.length; i++) if (this.weights[i]! > 0) return this.items[i];
+    return undefined;
+  }
+
+  /** The last item with a positive weight. */
+  last(): T | undefined {
+    for (let i = this.items.length - 1; i >= 0; i--) if (this.weights[i]! > 0) return this.items[i];
+    return undefined;
+  }
+
+  /**
+   * The items at multiset positions [offset, offset + limit) in order, counting each item as many
+   * times as its positive weight, as `[item, count]` runs.
+   */
+  window(offset: number, limit: number): Array<[T, number]> {
+    const out: Array<[T, number]> = [];
+    let position = 0;
+    const end = offset + limit;
+    for (let i = 0; i < this.items.length && position < end; i++) {
+      const weight = this.weights[i]!;
+      if (weight <= 0) continue;
+      const from = Math.max(position, offset);
+      const to = Math.min(position + weight, end);
+      if (to > from) out.push([this.items[i]!, to - from]);
+      position += weight;
+    }
+    return out;
+  }
+
+  static codecFor<T>(compare: (a: T, b: T) => number, item: { save(item: T, writer: ByteWriter): void; restore(reader: ByteReader): T }): GroupCodec<OrderedBag<T>> {
+    return {
+      save(bag, writer) {
+        writer.varint(bag.items.length);
+        for (let i = 0; i < bag.items.length; i++) {
+          item.save(bag.items[i]!, writer);
+          writer.signed(bag.weights[i]!);
+        }
+      },
+      restore(reader) {
+        const bag = new OrderedBag<T>(compare);
+        const count = reader.varint();
+        for (let i = 0; i < count; i++) {
+          const value = item.restore(reader);
+          const weight = reader.signed();
+          bag.items.push(value);
+          bag.weights.push(weight);
+          bag.positiveTotal += Math.max(weight, 0);
+        }
+        return bag;
+      },
+    };
+  }
+}
+
+/** Item codecs for ordered bags of rows and of single values. */
+export const rowItem = {
+  save(item: Row, writer: ByteWriter): void {
+    writer.row(item);
+  },
+  restore(reader: ByteReader): Row {
+    return reader.row();
+  },
+};
+
+export const valueItem = {
+  save(item: Value, writer: ByteWriter): void {
+    writer.value(item);
+  },
+  restore(reader: ByteReader): Value {
+    return reader.value();
+  },
+};
