@@ -168,6 +168,8 @@ class Sum implements Accumulator {
   decimal: Decimal | undefined;
   /** Weights of decimal and fractional-float values: what kind the result takes. */
   decimalCount = 0;
+  /** The net weight of decimals per display scale: the result shows the largest scale present. */
+  scales = new Map<number, number>();
   floatCount = 0;
   /** Fractional floats, exactly, as a multiple of 2^−1074. */
   floatScaled = 0n;
@@ -210,6 +212,11 @@ class Sum implements Accumulator {
         this.integer = canonicalInteger(BigInt(this.integer) + BigInt(value) * BigInt(weight));
         return;
       }
+      if (Number.isInteger(value)) {
+        // An integral double beyond 2^53 is an exact integer: it meets the bigint of equal value.
+        this.integer = canonicalInteger(BigInt(this.integer) + BigInt(value) * BigInt(weight));
+        return;
+      }
       this.floatCount += weight;
       if (value !== value) this.nan += weight;
       else if (value === Infinity) this.infinities += weight;
@@ -223,6 +230,9 @@ class Sum implements Accumulator {
     }
     if (value instanceof Decimal) {
       this.decimalCount += weight;
+      const net = (this.scales.get(value.scale) ?? 0) + weight;
+      if (net === 0) this.scales.delete(value.scale);
+      else this.scales.set(value.scale, net);
       const term = value.times(weight);
       this.decimal = this.decimal ? this.decimal.add(term) : term;
       return;
@@ -230,23 +240,37 @@ class Sum implements Accumulator {
     throw new TypeError(`${this.average ? 'avg' : 'sum'} needs numbers, not ${typeof value === 'object' ? value.constructor.name : typeof value}`);
   }
 
+  /**
+   * Every part is always summed; the counts only choose the result's kind, so a value inserted as
+   * 2 and deleted as 2.00 (equal rows) still cancels exactly.
+   */
   result(): Value {
     if (this.count <= 0) return null;
-    if (this.floatCount > 0) {
+    const decimalPart = this.decimal !== undefined && this.decimal.mantissa !== 0n ? this.decimal : undefined;
+    if (this.floatCount > 0 || this.floatScaled !== 0n || this.nan !== 0 || this.infinities !== 0 || this.negativeInfinities !== 0) {
       let value: number;
       if (this.nan > 0 || (this.infinities > 0 && this.negativeInfinities > 0)) value = NaN;
       else if (this.infinities > 0) value = Infinity;
       else if (this.negativeInfinities > 0) value = -Infinity;
       else {
         let exact = this.floatScaled + (BigInt(this.integer) << FLOAT_SCALE_BITS);
-        if (this.decimal) exact += decimalToScaled(this.decimal);
+        if (decimalPart) exact += decimalToScaled(decimalPart);
         value = scaledToDouble(exact);
       }
       return this.average ? value / this.count : value;
     }
-    if (this.decimalCount > 0 || this.average) {
-      const total = (this.decimal ?? new Decimal(0n, 0)).add(Decimal.fromInteger(this.integer));
-      return this.average ? total.divide(BigInt(this.count), Math.max(16, total.scale)) : total;
+    if (this.decimalCount > 0 || this.average || decimalPart) {
+      let total = Decimal.fromInteger(this.integer);
+      if (decimalPart) total = total.add(decimalPart);
+      // Display at the largest scale among the decimals present (a sum of them is exact there).
+      let scale = 0;
+      for (const [each, weight] of this.scales) if (weight > 0 && each > scale) scale = each;
+      const normalized = total.normalized();
+      total = normalized.scale <= scale ? new Decimal(normalized.mantissaAt(scale), scale) : normalized;
+      if (this.average) return total.divide(BigInt(this.count), Math.max(16, scale));
+      if (this.decimalCount > 0) return total;
+      // Integers only (decimal terms cancelled): an integral total is an integer again.
+      return total.scale === 0 ? canonicalInteger(total.mantissa) : total;
     }
     return this.integer;
   }
@@ -256,6 +280,11 @@ class Sum implements Accumulator {
     writer.value(this.integer);
     writer.value(this.decimal ?? null);
     writer.signed(this.decimalCount);
+    writer.varint(this.scales.size);
+    for (const [scale, weight] of this.scales) {
+      writer.varint(scale);
+      writer.signed(weight);
+    }
     writer.signed(this.floatCount);
     writer.bigint(this.floatScaled);
     writer.signed(this.nan);
@@ -268,6 +297,11 @@ class Sum implements Accumulator {
     this.integer = reader.value() as number | bigint;
     this.decimal = (reader.value() as Decimal | null) ?? undefined;
     this.decimalCount = reader.signed();
+    this.scales = new Map();
+    for (let i = reader.varint(); i > 0; i--) {
+      const scale = reader.varint();
+      this.scales.set(scale, reader.signed());
+    }
     this.floatCount = reader.signed();
     this.floatScaled = reader.bigint();
     this.nan = reader.signed();
