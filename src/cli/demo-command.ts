@@ -1,9 +1,12 @@
 /**
  * `sluice demo` (what `npm start` runs). Until the pipeline runtime lands, the demo shows the
  * foundation: a live online-shop workload (orders and order status events) appended to the
- * embedded log by several producers, read back by a follower, with a one-line live summary.
+ * embedded log by several producers, read back by followers that feed an incremental view
+ * (revenue per product, top 3), with a one-line live summary.
  */
 import path from 'node:path';
+import { Decimal, type Row } from '../core/index.ts';
+import { CircuitBuilder, ZSet } from '../engine/index.ts';
 import { FileLog } from '../log/index.ts';
 import { dataOption, parseCommand, wholeNumber } from './arguments.ts';
 import { logFolder } from './log-command.ts';
@@ -62,16 +65,41 @@ export async function demoCommand(argv: string[]): Promise<number> {
         await new Promise((resolve) => setTimeout(resolve, Math.max(0, tickMs - (Date.now() - tickStart))));
       }
     };
+    // The view: SELECT product, count(*), sum(amount) FROM orders GROUP BY product ORDER BY 3 DESC LIMIT 3,
+    // kept up to date by the engine as the followers read orders back from the log.
+    const builder = new CircuitBuilder();
+    const ordersStream = builder.input('orders', 4); // id, customer_id, product, amount
+    const revenue = ordersStream.aggregate([2], [{ kind: 'count' }, { kind: 'sum', column: 3 }]);
+    builder.output('top', revenue.topK({ orderBy: [{ column: 2, descending: true }], limit: 3 }));
+    const view = builder.build();
+    const top = new Map<string, Row>();
     const follower = async (partition: number) => {
-      for await (const { records } of log.follow('orders', partition, start[partition], { signal: controller.signal })) read += records.length;
+      for await (const { records } of log.follow('orders', partition, start[partition], { signal: controller.signal })) {
+        read += records.length;
+        const rows: Row[] = [];
+        for (const record of records) {
+          const order = JSON.parse(record.value?.toString() ?? "null") as { id: number; customer_id: number; product: string; amount: string };
+          rows.push([order.id, order.customer_id, order.product, Decimal.parse(order.amount)]);
+        }
+        const { top: changes } = view.step({ orders: ZSet.inserts(rows) });
+        for (const [row, weight] of changes!.entries()) {
+          if (weight < 0) top.delete(String(row[0]));
+          else top.set(String(row[0]), row);
+        }
+      }
     };
+    const leaders = () =>
+      [...top.values()]
+        .sort((a, b) => (b[2] as Decimal).compare(a[2] as Decimal))
+        .map((row) => `${String(row[0])} ${String(row[2])}`)
+        .join(', ');
     const began = Date.now();
     let lastAppended = 0;
     const ticker = setInterval(async () => {
       const ends = await log.endOffsets('orders');
       const rate = appended - lastAppended;
       lastAppended = appended;
-      process.stdout.write(`\r${((Date.now() - began) / 1000).toFixed(0)}s  ${rate.toLocaleString()} events/s  appended ${appended.toLocaleString()}  followed ${read.toLocaleString()} orders  orders end offsets [${ends.join(', ')}]   `);
+      process.stdout.write(`\r${((Date.now() - began) / 1000).toFixed(0)}s  ${rate.toLocaleString()} events/s  appended ${appended.toLocaleString()}  followed ${read.toLocaleString()} orders  end offsets [${ends.join(', ')}]  top revenue this run: ${leaders()}   `);
     }, 1000);
     await Promise.all([producer(), ...[0, 1, 2, 3].map(follower)]);
     clearInterval(ticker);
