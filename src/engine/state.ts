@@ -247,6 +247,30 @@ export class RowBag {
   };
 }
 
+/** The two integrated sides of a join-like operator (join, semi/anti-join), each keyed by its join key. */
+export class JoinState {
+  readonly left = new Arrangement<RowBag>();
+  readonly right = new Arrangement<RowBag>();
+
+  save(writer: ByteWriter): void {
+    this.left.save(writer, RowBag.codec);
+    this.right.save(writer, RowBag.codec);
+  }
+
+  restore(reader: ByteReader): void {
+    this.left.restore(reader, RowBag.codec);
+    this.right.restore(reader, RowBag.codec);
+  }
+
+  /** The number of distinct rows held on both sides. */
+  rows(): number {
+    let rows = 0;
+    for (const [, bag] of this.left.entries()) rows += bag.length;
+    for (const [, bag] of this.right.entries()) rows += bag.length;
+    return rows;
+  }
+}
+
 /**
  * A sorted multiset: items in `compare` order with weights. `compare` must be a total order in
  * which only equal items compare 0 (tie-break on the whole row), so the order is a function of the

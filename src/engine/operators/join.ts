@@ -15,7 +15,7 @@ import type { ByteReader, ByteWriter } from '../../core/index.ts';
 import { hashColumns, hashRow, type Row, type Value } from '../../core/index.ts';
 import type { Operator } from '../operator.ts';
 import type { JoinKind } from '../spec.ts';
-import { Arrangement, RowBag } from '../state.ts';
+import { Arrangement, JoinState, RowBag } from '../state.ts';
 import { ZSet } from '../zset.ts';
 
 export type Residual = (left: Row, right: Row) => boolean;
@@ -81,8 +81,9 @@ export class JoinOperator implements Operator {
   readonly #flipped: Residual | undefined;
   readonly #leftNulls: Value[];
   readonly #rightNulls: Value[];
-  readonly #left = new Arrangement<RowBag>();
-  readonly #right = new Arrangement<RowBag>();
+  readonly #state = new JoinState();
+  readonly #left = this.#state.left;
+  readonly #right = this.#state.right;
 
   constructor(kind: JoinKind, leftKey: readonly number[], rightKey: readonly number[], leftArity: number, rightArity: number, residual?: Residual) {
     if (leftKey.length !== rightKey.length) throw new RangeError(`a join needs as many left key columns as right ones (${leftKey.length} and ${rightKey.length})`);
@@ -192,19 +193,14 @@ export class JoinOperator implements Operator {
   }
 
   save(writer: ByteWriter): void {
-    this.#left.save(writer, RowBag.codec);
-    this.#right.save(writer, RowBag.codec);
+    this.#state.save(writer);
   }
 
   restore(reader: ByteReader): void {
-    this.#left.restore(reader, RowBag.codec);
-    this.#right.restore(reader, RowBag.codec);
+    this.#state.restore(reader);
   }
 
   stateSize(): number {
-    let rows = 0;
-    for (const [, bag] of this.#left.entries()) rows += bag.length;
-    for (const [, bag] of this.#right.entries()) rows += bag.length;
-    return rows;
+    return this.#state.rows();
   }
 }

@@ -13,7 +13,7 @@
 import type { ByteReader, ByteWriter } from '../../core/index.ts';
 import { hashColumns, hashRow, type Row } from '../../core/index.ts';
 import type { Operator } from '../operator.ts';
-import { Arrangement, RowBag } from '../state.ts';
+import { JoinState, RowBag } from '../state.ts';
 import { ZSet } from '../zset.ts';
 import { hasNullIn, KeySet, matchesIn, type Residual } from './join.ts';
 
@@ -24,8 +24,9 @@ export class SemiJoinOperator implements Operator {
   readonly #leftKey: readonly number[];
   readonly #rightKey: readonly number[];
   readonly #residual: Residual | undefined;
-  readonly #left = new Arrangement<RowBag>();
-  readonly #right = new Arrangement<RowBag>();
+  readonly #state = new JoinState();
+  readonly #left = this.#state.left;
+  readonly #right = this.#state.right;
 
   constructor(anti: boolean, leftKey: readonly number[], rightKey: readonly number[], residual?: Residual) {
     if (leftKey.length !== rightKey.length) throw new RangeError(`a semi-join needs as many left key columns as right ones (${leftKey.length} and ${rightKey.length})`);
@@ -82,19 +83,14 @@ export class SemiJoinOperator implements Operator {
   }
 
   save(writer: ByteWriter): void {
-    this.#left.save(writer, RowBag.codec);
-    this.#right.save(writer, RowBag.codec);
+    this.#state.save(writer);
   }
 
   restore(reader: ByteReader): void {
-    this.#left.restore(reader, RowBag.codec);
-    this.#right.restore(reader, RowBag.codec);
+    this.#state.restore(reader);
   }
 
   stateSize(): number {
-    let rows = 0;
-    for (const [, bag] of this.#left.entries()) rows += bag.length;
-    for (const [, bag] of this.#right.entries()) rows += bag.length;
-    return rows;
+    return this.#state.rows();
   }
 }

@@ -27,21 +27,25 @@ function restoreZSet(reader: ByteReader): ZSet {
   return zset;
 }
 
-export class DelayOperator implements Operator {
-  #previous = new ZSet();
-  step([delta]: readonly ZSet[]): ZSet {
-    const out = this.#previous;
-    this.#previous = delta!.consolidate();
-    return out;
-  }
+/** The state of delay and differentiate: the previous step's input. */
+abstract class RemembersPrevious {
+  protected previous = new ZSet();
   save(writer: ByteWriter): void {
-    saveZSet(this.#previous, writer);
+    saveZSet(this.previous, writer);
   }
   restore(reader: ByteReader): void {
-    this.#previous = restoreZSet(reader);
+    this.previous = restoreZSet(reader);
   }
   stateSize(): number {
-    return this.#previous.length;
+    return this.previous.length;
+  }
+}
+
+export class DelayOperator extends RemembersPrevious implements Operator {
+  step([delta]: readonly ZSet[]): ZSet {
+    const out = this.previous;
+    this.previous = delta!.consolidate();
+    return out;
   }
 }
 
@@ -62,21 +66,11 @@ export class IntegrateOperator implements Operator {
   }
 }
 
-export class DifferentiateOperator implements Operator {
-  #previous = new ZSet();
+export class DifferentiateOperator extends RemembersPrevious implements Operator {
   step([delta]: readonly ZSet[]): ZSet {
     const current = delta!.consolidate();
-    const out = current.plus(this.#previous.negate());
-    this.#previous = current;
+    const out = current.plus(this.previous.negate());
+    this.previous = current;
     return out;
-  }
-  save(writer: ByteWriter): void {
-    saveZSet(this.#previous, writer);
-  }
-  restore(reader: ByteReader): void {
-    this.#previous = restoreZSet(reader);
-  }
-  stateSize(): number {
-    return this.#previous.length;
   }
 }
