@@ -20,6 +20,7 @@ export interface Benchmark {
 /** Adding a benchmark is one line here: its name, and where its module is. */
 const benchmarks: Record<string, () => Promise<Benchmark>> = {
   log: () => import('./log.ts'),
+  engine: () => import('./engine.ts'),
 };
 
 function listing(): string {
