@@ -221,6 +221,10 @@ export class Circuit {
   readonly definition: CircuitDefinition;
   readonly #operators: Array<Operator | undefined>;
   readonly #values: ZSet[];
+  /** Input nodes, and the operators in run order with a reusable argument list each. */
+  readonly #inputNodes: Array<{ id: number; name: string; arity: number }>;
+  readonly #run: Array<{ id: number; operator: Operator; inputs: readonly number[]; args: ZSet[] }>;
+  readonly #outputNodes: Array<[string, number]>;
   #steps = 0;
 
   constructor(definition: CircuitDefinition) {
@@ -228,6 +232,13 @@ export class Circuit {
     const arityOf = (id: number) => definition.nodes[id]!.arity;
     this.#operators = definition.nodes.map((node) => createOperator(node, arityOf));
     this.#values = definition.nodes.map(() => ZSet.empty);
+    this.#inputNodes = [...definition.inputs].map(([name, id]) => ({ id, name, arity: arityOf(id) }));
+    this.#run = [];
+    definition.nodes.forEach((node, id) => {
+      const operator = this.#operators[id];
+      if (operator) this.#run.push({ id, operator, inputs: node.inputs, args: node.inputs.map(() => ZSet.empty) });
+    });
+    this.#outputNodes = [...definition.outputs];
   }
 
   /** The number of steps run since the circuit started (restored ones included). */
@@ -240,35 +251,32 @@ export class Circuit {
    * delta, consolidated.
    */
   step(inputs: StepInputs): Record<string, ZSet> {
-    const given = inputs instanceof Map ? inputs : new Map(Object.entries(inputs));
-    for (const [name, delta] of given) {
-      const id = this.definition.inputs.get(name);
-      if (id === undefined) throw new DefiniteError('engine.input', `the circuit has no input named "${name}"`, `its inputs are: ${[...this.definition.inputs.keys()].join(', ')}`);
-      const arity = this.definition.nodes[id]!.arity;
+    const given = inputs instanceof Map ? inputs : undefined;
+    const record = given ? undefined : (inputs as Readonly<Record<string, ZSet>>);
+    for (const name of given ? given.keys() : Object.keys(record!)) {
+      if (!this.definition.inputs.has(name)) throw new DefiniteError('engine.input', `the circuit has no input named "${name}"`, `its inputs are: ${[...this.definition.inputs.keys()].join(', ')}`);
+    }
+    const values = this.#values;
+    for (const { id, name, arity } of this.#inputNodes) {
+      const delta = (given ? given.get(name) : record![name]) ?? ZSet.empty;
       const rows = delta.rows;
       for (let i = 0; i < rows.length; i++) {
         if (rows[i]!.length !== arity) throw new DefiniteError('engine.arity', `input "${name}": row ${i} has ${rows[i]!.length} columns, the input has ${arity}`);
       }
+      values[id] = delta;
     }
-    const values = this.#values;
-    const nodes = this.definition.nodes;
-    const inputValues: ZSet[] = [];
-    for (let id = 0; id < nodes.length; id++) {
-      const node = nodes[id]!;
-      const operator = this.#operators[id];
-      if (!operator) {
-        values[id] = given.get((node.spec as { name: string }).name) ?? ZSet.empty;
-        continue;
-      }
-      inputValues.length = node.inputs.length;
-      for (let i = 0; i < node.inputs.length; i++) inputValues[i] = values[node.inputs[i]!]!;
-      values[id] = operator.step(inputValues);
+    const run = this.#run;
+    for (let n = 0; n < run.length; n++) {
+      const { id, operator, inputs: sources, args } = run[n]!;
+      for (let i = 0; i < sources.length; i++) args[i] = values[sources[i]!]!;
+      values[id] = operator.step(args);
     }
     this.#steps++;
     const outputs: Record<string, ZSet> = {};
-    for (const [name, id] of this.definition.outputs) outputs[name] = values[id]!.consolidate();
+    for (const [name, id] of this.#outputNodes) outputs[name] = values[id]!.consolidate();
     // Drop references to this step's deltas so they can be collected.
-    for (let id = 0; id < values.length; id++) values[id] = ZSet.empty;
+    values.fill(ZSet.empty);
+    for (let n = 0; n < run.length; n++) run[n]!.args.fill(ZSet.empty);
     return outputs;
   }
 

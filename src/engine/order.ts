@@ -23,5 +23,20 @@ export function compareBySortKeys(a: Row, b: Row, keys: readonly SortKey[]): num
 /** A total order: the sort keys, then the whole row. */
 export function totalOrder(keys: readonly SortKey[]): (a: Row, b: Row) => number {
   if (keys.length === 0) return compareRows;
-  return (a, b) => compareBySortKeys(a, b, keys) || compareRows(a, b);
+  const [first, ...rest] = keys;
+  const column = first!.column;
+  const direction = first!.descending ? -1 : 1;
+  const firstOnly = [first!];
+  // The first key inline for the common case of two ordinary numbers; anything else the general way.
+  return (a, b) => {
+    const x = a[column];
+    const y = b[column];
+    if (typeof x === 'number' && typeof y === 'number' && x === x && y === y) {
+      if (x !== y) return x < y ? -direction : direction;
+    } else {
+      const order = compareBySortKeys(a, b, firstOnly);
+      if (order !== 0) return order;
+    }
+    return (rest.length > 0 ? compareBySortKeys(a, b, rest) : 0) || compareRows(a, b);
+  };
 }

@@ -20,7 +20,8 @@ import { columnsEqual, rowsEqual, type Row, type Value } from '../core/index.ts'
 /** How an arrangement's groups are written to and read from a checkpoint. */
 export interface GroupCodec<G> {
   save(group: G, writer: ByteWriter): void;
-  restore(reader: ByteReader): G;
+  /** Reads a group saved by `save`; `key` is its key, already read. */
+  restore(reader: ByteReader, key?: Row): G;
 }
 
 interface Entry<G> {
@@ -61,12 +62,12 @@ export class Arrangement<G> {
   }
 
   /** The group for the key, created by `create` (and keyed by the given key values) when missing. */
-  findOrCreate(hash: number, row: Row, columns: readonly number[], create: () => G): G {
+  findOrCreate(hash: number, row: Row, columns: readonly number[], create: (key: Row) => G): G {
     const head = this.#table.get(hash);
     const keyColumns = identityColumns(columns.length);
     for (let entry = head; entry !== undefined; entry = entry.next) if (columnsEqual(entry.key, keyColumns, row, columns)) return entry.group;
     const key = columns.length === row.length && isIdentity(columns) ? row : columns.map((column) => row[column]!);
-    const group = create();
+    const group = create(key);
     this.#table.set(hash, { key, group, next: head });
     this.#groups++;
     return group;
@@ -85,6 +86,35 @@ export class Arrangement<G> {
     const key = columns.length === row.length && isIdentity(columns) ? row : columns.map((column) => row[column]!);
     this.#table.set(hash, { key, group, next: head });
     this.#groups++;
+  }
+
+  /**
+   * For arrangements whose groups are weights: adds `weight` to the key's weight, removing the key
+   * when it reaches zero, and returns the previous weight. One lookup.
+   */
+  addWeight(this: Arrangement<number>, hash: number, row: Row, columns: readonly number[], weight: number): number {
+    const head = this.#table.get(hash);
+    const keyColumns = identityColumns(columns.length);
+    let previous: Entry<number> | undefined;
+    for (let entry = head; entry !== undefined; previous = entry, entry = entry.next) {
+      if (!columnsEqual(entry.key, keyColumns, row, columns)) continue;
+      const before = entry.group;
+      const after = before + weight;
+      if (after !== 0) entry.group = after;
+      else {
+        if (previous) previous.next = entry.next;
+        else if (entry.next) this.#table.set(hash, entry.next);
+        else this.#table.delete(hash);
+        this.#groups--;
+      }
+      return before;
+    }
+    if (weight !== 0) {
+      const key = columns.length === row.length && isIdentity(columns) ? row : columns.map((column) => row[column]!);
+      this.#table.set(hash, { key, group: weight, next: head });
+      this.#groups++;
+    }
+    return 0;
   }
 
   /** Removes a key's group. */
@@ -123,7 +153,7 @@ export class Arrangement<G> {
     for (let i = 0; i < count; i++) {
       const hash = reader.int32();
       const key = reader.row();
-      const group = codec.restore(reader);
+      const group = codec.restore(reader, key);
       this.#table.set(hash, { key, group, next: this.#table.get(hash) });
       this.#groups++;
     }
@@ -355,6 +385,25 @@ export class OrderedBag<T> {
       position += weight;
     }
     return out;
+  }
+
+  /** Like `window`, into the given arrays (cleared first): the items, and how many times each counts. */
+  windowInto(offset: number, limit: number, items: T[], counts: number[]): void {
+    items.length = 0;
+    counts.length = 0;
+    let position = 0;
+    const end = offset + limit;
+    for (let i = 0; i < this.items.length && position < end; i++) {
+      const weight = this.weights[i]!;
+      if (weight <= 0) continue;
+      const from = Math.max(position, offset);
+      const to = Math.min(position + weight, end);
+      if (to > from) {
+        items.push(this.items[i]!);
+        counts.push(to - from);
+      }
+      position += weight;
+    }
   }
 
   static codecFor<T>(compare: (a: T, b: T) => number, item: { save(item: T, writer: ByteWriter): void; restore(reader: ByteReader): T }): GroupCodec<OrderedBag<T>> {

@@ -4,8 +4,9 @@
  * Invariants:
  * - `rows[i]` has weight `weights[i]`; the two arrays always have the same length.
  * - A Z-set may hold a row more than once and zero weights until it is consolidated;
- *   `consolidate()` returns one where each row appears once with a non-zero weight, in a
- *   deterministic order (sorted by `compareRows`), so two equal Z-sets consolidate identically.
+ *   `consolidate()` returns one where each row appears once with a non-zero weight (in order of
+ *   first appearance: sorting is work no consumer of a delta needs); `sorted()` also orders the
+ *   rows by `compareRows`, so two equal Z-sets sort identically.
  * - Z-sets are values: operators never mutate a Z-set they were given.
  */
 
@@ -14,6 +15,13 @@ import { compareRows, hashRow, rowsEqual, type Row } from '../core/index.ts';
 export class ZSet {
   readonly rows: Row[];
   readonly weights: number[];
+  /** Each row's `hashRow`, when `consolidate` computed them (operators reuse them). */
+  hashes: number[] | undefined;
+  /**
+   * Set when each row is known to appear once with a non-zero weight (by `consolidate`, or by an
+   * operator whose output is so by construction), so consolidating again is skipped.
+   */
+  consolidated = false;
 
   constructor(rows: Row[] = [], weights: number[] = []) {
     if (rows.length !== weights.length) throw new RangeError(`a Z-set needs one weight per row (${rows.length} rows, ${weights.length} weights)`);
@@ -22,6 +30,12 @@ export class ZSet {
   }
 
   static readonly empty: ZSet = new ZSet();
+
+  /** Marks this Z-set as consolidated (each row once, no zero weight) and returns it. */
+  asConsolidated(): ZSet {
+    this.consolidated = true;
+    return this;
+  }
 
   /** A Z-set from `[row, weight]` pairs. */
   static of(entries: Iterable<readonly [Row, number]>): ZSet {
@@ -51,12 +65,16 @@ export class ZSet {
   }
 
   add(row: Row, weight: number): void {
+    this.hashes = undefined;
+    this.consolidated = false;
     this.rows.push(row);
     this.weights.push(weight);
   }
 
   /** Appends all of another Z-set's entries, times a factor. */
   addAll(other: ZSet, factor = 1): void {
+    this.hashes = undefined;
+    this.consolidated = false;
     const { rows, weights } = other;
     for (let i = 0; i < rows.length; i++) {
       this.rows.push(rows[i]!);
@@ -84,57 +102,103 @@ export class ZSet {
     return total;
   }
 
-  /** Each row once with its net weight, zero weights dropped, sorted by `compareRows`. */
+  /**
+   * Each row once with its net weight, zero weights dropped, in order of first appearance. The
+   * result carries its rows' hashes (`hashes`) when it had to compute them.
+   */
   consolidate(): ZSet {
     const length = this.rows.length;
-    if (length === 0) return this;
-    const buckets = new Map<number, number | number[]>();
+    if (length === 0 || this.consolidated) return this;
+    if (length === 1) return this.weights[0] === 0 ? new ZSet() : this;
     const rows: Row[] = [];
     const weights: number[] = [];
-    for (let i = 0; i < length; i++) {
-      const row = this.rows[i]!;
-      const weight = this.weights[i]!;
-      if (weight === 0) continue;
-      const hash = hashRow(row);
-      const bucket = buckets.get(hash);
-      if (bucket === undefined) {
-        buckets.set(hash, rows.length);
-        rows.push(row);
-        weights.push(weight);
-        continue;
-      }
-      const slots = typeof bucket === 'number' ? [bucket] : bucket;
-      let found = false;
-      for (const slot of slots) {
-        if (rowsEqual(rows[slot]!, row)) {
-          weights[slot]! += weight;
-          found = true;
-          break;
+    const hashes: number[] = [];
+    let cancelled = false;
+    if (length <= 16) {
+      // Small deltas (single-row updates): compare hashes pairwise instead of building a map.
+      for (let i = 0; i < length; i++) {
+        const weight = this.weights[i]!;
+        if (weight === 0) continue;
+        const row = this.rows[i]!;
+        const hash = hashRow(row);
+        let found = -1;
+        for (let j = 0; j < hashes.length; j++) {
+          if (hashes[j] === hash && rowsEqual(rows[j]!, row)) {
+            found = j;
+            break;
+          }
         }
-      }
-      if (!found) {
-        slots.push(rows.length);
-        if (typeof bucket === 'number') buckets.set(hash, slots);
+        if (found >= 0) {
+          if ((weights[found]! += weight) === 0) cancelled = true;
+          continue;
+        }
         rows.push(row);
         weights.push(weight);
+        hashes.push(hash);
+      }
+    } else {
+      const buckets = new Map<number, number | number[]>();
+      for (let i = 0; i < length; i++) {
+        const weight = this.weights[i]!;
+        if (weight === 0) continue;
+        const row = this.rows[i]!;
+        const hash = hashRow(row);
+        const bucket = buckets.get(hash);
+        let found = -1;
+        if (typeof bucket === 'number') {
+          if (rowsEqual(rows[bucket]!, row)) found = bucket;
+        } else if (bucket !== undefined) {
+          for (const slot of bucket) {
+            if (rowsEqual(rows[slot]!, row)) {
+              found = slot;
+              break;
+            }
+          }
+        }
+        if (found >= 0) {
+          if ((weights[found]! += weight) === 0) cancelled = true;
+          continue;
+        }
+        if (bucket === undefined) buckets.set(hash, rows.length);
+        else if (typeof bucket === 'number') buckets.set(hash, [bucket, rows.length]);
+        else bucket.push(rows.length);
+        rows.push(row);
+        weights.push(weight);
+        hashes.push(hash);
       }
     }
-    const order: number[] = [];
-    for (let i = 0; i < rows.length; i++) if (weights[i] !== 0) order.push(i);
-    order.sort((a, b) => compareRows(rows[a]!, rows[b]!));
+    let result: ZSet;
+    if (!cancelled) result = new ZSet(rows, weights);
+    else {
+      result = new ZSet();
+      const keptHashes: number[] = [];
+      for (let i = 0; i < rows.length; i++) {
+        if (weights[i] === 0) continue;
+        result.add(rows[i]!, weights[i]!);
+        keptHashes.push(hashes[i]!);
+      }
+      result.hashes = keptHashes;
+      result.consolidated = true;
+      return result;
+    }
+    result.hashes = hashes;
+    result.consolidated = true;
+    return result;
+  }
+
+  /** Consolidated and sorted by `compareRows`: one canonical form per Z-set (for display and tests). */
+  sorted(): ZSet {
+    const consolidated = this.consolidate();
+    const order = consolidated.rows.map((_, i) => i).sort((a, b) => compareRows(consolidated.rows[a]!, consolidated.rows[b]!));
     return new ZSet(
-      order.map((i) => rows[i]!),
-      order.map((i) => weights[i]!),
+      order.map((i) => consolidated.rows[i]!),
+      order.map((i) => consolidated.weights[i]!),
     );
   }
 
-  /** Whether two Z-sets are equal as Z-sets (after consolidation). */
+  /** Whether two Z-sets are equal as Z-sets (their difference consolidates to nothing). */
   equals(other: ZSet): boolean {
-    const a = this.consolidate();
-    const b = other.consolidate();
-    if (a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (a.weights[i] !== b.weights[i] || !rowsEqual(a.rows[i]!, b.rows[i]!)) return false;
-    return true;
+    return this.plus(other.negate()).consolidate().isEmpty;
   }
 
   *entries(): IterableIterator<[Row, number]> {
@@ -144,7 +208,7 @@ export class ZSet {
   /** The rows of a consolidated Z-set with positive weights, each repeated weight times. */
   toMultiset(): Row[] {
     const out: Row[] = [];
-    const consolidated = this.consolidate();
+    const consolidated = this.sorted();
     for (let i = 0; i < consolidated.length; i++) for (let w = 0; w < consolidated.weights[i]!; w++) out.push(consolidated.rows[i]!);
     return out;
   }

@@ -18,13 +18,16 @@ import { ZSet } from '../zset.ts';
 import { createAccumulator, type Accumulator } from './accumulators.ts';
 
 class Group {
+  /** The group-by values. */
+  readonly key: Row;
   /** count(*): the group's net number of rows. */
   count = 0;
   readonly accumulators: Accumulator[];
   /** The step in which this group was last touched, and its result row before that step. */
   touchedAt = -1;
   before: Row | undefined;
-  constructor(accumulators: Accumulator[]) {
+  constructor(key: Row, accumulators: Accumulator[]) {
+    this.key = key;
     this.accumulators = accumulators;
   }
 }
@@ -46,8 +49,8 @@ export class AggregateOperator implements Operator {
         writer.signed(group.count);
         for (const accumulator of group.accumulators) accumulator.save(writer);
       },
-      restore: (reader) => {
-        const group = this.#newGroup();
+      restore: (reader, key) => {
+        const group = this.#newGroup(key ?? []);
         group.count = reader.signed();
         for (const accumulator of group.accumulators) accumulator.restore(reader);
         return group;
@@ -55,14 +58,16 @@ export class AggregateOperator implements Operator {
     };
   }
 
-  #newGroup(): Group {
-    return new Group(this.#specs.map(createAccumulator));
+  #newGroup(key: Row): Group {
+    return new Group(key, this.#specs.map(createAccumulator));
   }
 
-  #result(key: Row, group: Group): Row | undefined {
+  #result(group: Group): Row | undefined {
     if (group.count <= 0 && !this.#global) return undefined;
-    const row: Value[] = key.slice();
-    for (const accumulator of group.accumulators) row.push(accumulator.result());
+    const { key, accumulators } = group;
+    const row = new Array<Value>(key.length + accumulators.length);
+    for (let i = 0; i < key.length; i++) row[i] = key[i]!;
+    for (let i = 0; i < accumulators.length; i++) row[key.length + i] = accumulators[i]!.result();
     return row;
   }
 
@@ -71,7 +76,7 @@ export class AggregateOperator implements Operator {
     const { rows, weights } = delta!;
     const groupBy = this.#groupBy;
     const touched: Array<[Row, Group, number]> = [];
-    const create = () => this.#newGroup();
+    const create = (key: Row) => this.#newGroup(key);
     if (this.#global && step === 1) {
       // The global group exists from the first step, even over no rows, and had no row before it.
       const group = this.#groups.findOrCreate(0, [], [], create);
@@ -87,7 +92,7 @@ export class AggregateOperator implements Operator {
       const group = this.#groups.findOrCreate(hash, row, groupBy, create);
       if (group.touchedAt !== step) {
         group.touchedAt = step;
-        group.before = this.#result(keyOf(row, groupBy), group);
+        group.before = this.#result(group);
         touched.push([row, group, hash]);
       }
       group.count += weight;
@@ -96,8 +101,7 @@ export class AggregateOperator implements Operator {
     }
     const out = new ZSet();
     for (const [row, group, hash] of touched) {
-      const key = keyOf(row, groupBy);
-      const after = this.#result(key, group);
+      const after = this.#result(group);
       const before = group.before;
       group.before = undefined;
       if (before && after && rowsEqual(before, after)) continue;
@@ -105,7 +109,8 @@ export class AggregateOperator implements Operator {
       if (after) out.add(after, 1);
       if (group.count === 0 && !this.#global && group.accumulators.every((accumulator) => accumulator.empty())) this.#groups.delete(hash, row, groupBy);
     }
-    return out;
+    // Each group emits at most its old and its new row, which differ; rows of different groups differ in their keys.
+    return out.asConsolidated();
   }
 
   save(writer: ByteWriter): void {
@@ -123,9 +128,4 @@ export class AggregateOperator implements Operator {
   }
 }
 
-function keyOf(row: Row, columns: readonly number[]): Row {
-  const key = new Array<Value>(columns.length);
-  for (let i = 0; i < columns.length; i++) key[i] = row[columns[i]!]!;
-  return key;
-}
 

@@ -7,7 +7,7 @@
  */
 
 import type { ByteReader, ByteWriter } from '../../core/index.ts';
-import { hashRow, type Row } from '../../core/index.ts';
+import { hashRow } from '../../core/index.ts';
 import type { Operator } from '../operator.ts';
 import { Arrangement, type GroupCodec } from '../state.ts';
 import { ZSet } from '../zset.ts';
@@ -30,33 +30,19 @@ export class DistinctOperator implements Operator {
   }
 
   step([delta]: readonly ZSet[]): ZSet {
-    const { rows, weights } = delta!;
+    // Consolidated, each row appears once, so its weight before the step is simply what state holds.
+    const consolidated = delta!.consolidate();
+    const { rows, weights, hashes } = consolidated;
     const columns = this.#columns;
-    // The weight of each touched row before the step, in first-touch order.
-    const touched: Row[] = [];
-    const before = new Arrangement<number>();
+    const out = new ZSet();
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
       const weight = weights[i]!;
-      if (weight === 0) continue;
-      const hash = hashRow(row);
-      const old = this.#weights.find(hash, row, columns) ?? 0;
-      if (before.find(hash, row, columns) === undefined) {
-        before.set(hash, row, columns, old);
-        touched.push(row);
-      }
-      const now = old + weight;
-      if (now === 0) this.#weights.delete(hash, row, columns);
-      else this.#weights.set(hash, row, columns, now);
+      const before = this.#weights.addWeight(hashes ? hashes[i]! : hashRow(row), row, columns, weight);
+      const after = before + weight;
+      if (before > 0 !== after > 0) out.add(row, after > 0 ? 1 : -1);
     }
-    const out = new ZSet();
-    for (const row of touched) {
-      const hash = hashRow(row);
-      const was = (before.find(hash, row, columns) ?? 0) > 0;
-      const is = (this.#weights.find(hash, row, columns) ?? 0) > 0;
-      if (was !== is) out.add(row, is ? 1 : -1);
-    }
-    return out;
+    return out.asConsolidated();
   }
 
   save(writer: ByteWriter): void {

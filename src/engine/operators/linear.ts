@@ -16,6 +16,7 @@ export class MapOperator implements Operator {
     this.#map = map;
   }
   step([delta]: readonly ZSet[]): ZSet {
+    if (delta!.isEmpty) return delta!;
     const { rows, weights } = delta!;
     const out = new Array<Row>(rows.length);
     for (let i = 0; i < rows.length; i++) out[i] = this.#map(rows[i]!);
@@ -29,9 +30,12 @@ export class FilterOperator implements Operator {
     this.#predicate = predicate;
   }
   step([delta]: readonly ZSet[]): ZSet {
+    if (delta!.isEmpty) return delta!;
     const { rows, weights } = delta!;
     const out = new ZSet();
     for (let i = 0; i < rows.length; i++) if (this.#predicate(rows[i]!)) out.add(rows[i]!, weights[i]!);
+    // A subset of a consolidated Z-set is consolidated.
+    out.consolidated = delta!.consolidated;
     return out;
   }
 }
@@ -55,6 +59,7 @@ export class ProjectOperator implements Operator {
     this.#columns = columns;
   }
   step([delta]: readonly ZSet[]): ZSet {
+    if (delta!.isEmpty) return delta!;
     const { rows, weights } = delta!;
     const columns = this.#columns;
     const width = columns.length;
@@ -82,13 +87,17 @@ export class UnionOperator implements Operator {
 
 export class NegateOperator implements Operator {
   step([delta]: readonly ZSet[]): ZSet {
-    return delta!.negate();
+    if (delta!.isEmpty) return delta!;
+    const out = delta!.negate();
+    out.consolidated = delta!.consolidated;
+    return out;
   }
 }
 
 /** a − b as Z-sets (EXCEPT ALL is this followed by a clamp; EXCEPT a distinct). */
 export class MinusOperator implements Operator {
   step([left, right]: readonly ZSet[]): ZSet {
+    if (right!.isEmpty) return left!;
     const out = new ZSet(left!.rows.slice(), left!.weights.slice());
     out.addAll(right!, -1);
     return out;

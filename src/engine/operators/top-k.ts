@@ -19,7 +19,9 @@ import { ZSet } from '../zset.ts';
 interface Group {
   bag: OrderedBag<Row>;
   touchedAt: number;
-  before: Array<[Row, number]>;
+  /** The window before this step: its rows and how many times each counts. */
+  beforeRows: Row[];
+  beforeCounts: number[];
 }
 
 export class TopKOperator implements Operator {
@@ -30,6 +32,9 @@ export class TopKOperator implements Operator {
   readonly #groups = new Arrangement<Group>();
   readonly #codec: GroupCodec<Group>;
   #step = 0;
+  /** Scratch space for a group's window after the step. */
+  readonly #afterRows: Row[] = [];
+  readonly #afterCounts: number[] = [];
 
   constructor(groupBy: readonly number[], orderBy: readonly SortKey[], limit: number, offset: number) {
     if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`LIMIT must be a non-negative integer, not ${limit}`);
@@ -41,7 +46,7 @@ export class TopKOperator implements Operator {
     const bagCodec = OrderedBag.codecFor(this.#compare, rowItem);
     this.#codec = {
       save: (group, writer) => bagCodec.save(group.bag, writer),
-      restore: (reader) => ({ bag: bagCodec.restore(reader), touchedAt: -1, before: [] }),
+      restore: (reader) => ({ bag: bagCodec.restore(reader), touchedAt: -1, beforeRows: [], beforeCounts: [] }),
     };
   }
 
@@ -50,7 +55,7 @@ export class TopKOperator implements Operator {
     const { rows, weights } = delta!;
     const groupBy = this.#groupBy;
     const touched: Array<[Row, Group, number]> = [];
-    const create = (): Group => ({ bag: new OrderedBag<Row>(this.#compare), touchedAt: -1, before: [] });
+    const create = (): Group => ({ bag: new OrderedBag<Row>(this.#compare), touchedAt: -1, beforeRows: [], beforeCounts: [] });
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
       const weight = weights[i]!;
@@ -59,35 +64,41 @@ export class TopKOperator implements Operator {
       const group = this.#groups.findOrCreate(hash, row, groupBy, create);
       if (group.touchedAt !== step) {
         group.touchedAt = step;
-        group.before = group.bag.window(this.#offset, this.#limit);
+        group.bag.windowInto(this.#offset, this.#limit, group.beforeRows, group.beforeCounts);
         touched.push([row, group, hash]);
       }
       group.bag.add(row, weight);
     }
     const out = new ZSet();
+    const afterRows = this.#afterRows;
+    const afterCounts = this.#afterCounts;
     for (const [row, group, hash] of touched) {
-      this.#diff(group.before, group.bag.window(this.#offset, this.#limit), out);
-      group.before = [];
+      group.bag.windowInto(this.#offset, this.#limit, afterRows, afterCounts);
+      this.#diff(group.beforeRows, group.beforeCounts, afterRows, afterCounts, out);
+      group.beforeRows.length = 0;
+      group.beforeCounts.length = 0;
       if (group.bag.length === 0) this.#groups.delete(hash, row, groupBy);
     }
-    return out;
+    afterRows.length = 0;
+    // The window diff emits each row once with a non-zero change; groups hold disjoint rows.
+    return out.asConsolidated();
   }
 
   /** Emits after − before, walking the two sorted windows together. */
-  #diff(before: Array<[Row, number]>, after: Array<[Row, number]>, out: ZSet): void {
+  #diff(beforeRows: Row[], beforeCounts: number[], afterRows: Row[], afterCounts: number[], out: ZSet): void {
     let i = 0;
     let j = 0;
-    while (i < before.length || j < after.length) {
-      const order = i >= before.length ? 1 : j >= after.length ? -1 : this.#compare(before[i]![0], after[j]![0]);
+    while (i < beforeRows.length || j < afterRows.length) {
+      const order = i >= beforeRows.length ? 1 : j >= afterRows.length ? -1 : beforeRows[i] === afterRows[j] ? 0 : this.#compare(beforeRows[i]!, afterRows[j]!);
       if (order < 0) {
-        out.add(before[i]![0], -before[i]![1]);
+        out.add(beforeRows[i]!, -beforeCounts[i]!);
         i++;
       } else if (order > 0) {
-        out.add(after[j]![0], after[j]![1]);
+        out.add(afterRows[j]!, afterCounts[j]!);
         j++;
       } else {
-        const change = after[j]![1] - before[i]![1];
-        if (change !== 0) out.add(after[j]![0], change);
+        const change = afterCounts[j]! - beforeCounts[i]!;
+        if (change !== 0) out.add(afterRows[j]!, change);
         i++;
         j++;
       }
