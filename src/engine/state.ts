@@ -15,7 +15,7 @@
  */
 
 import { ByteReader, ByteWriter } from '../core/index.ts';
-import { columnsEqual, rowsEqual, type Row, type Value } from '../core/index.ts';
+import { columnsEqual, hashRow, rowsEqual, type Row, type Value } from '../core/index.ts';
 
 /** How an arrangement's groups are written to and read from a checkpoint. */
 export interface GroupCodec<G> {
@@ -277,26 +277,67 @@ export class RowBag {
   };
 }
 
-/** The two integrated sides of a join-like operator (join, semi/anti-join), each keyed by its join key. */
+/** One key's rows on each side of a join; a side with no rows is undefined. */
+export interface JoinGroup {
+  left: RowBag | undefined;
+  right: RowBag | undefined;
+}
+
+const newJoinGroup = (): JoinGroup => ({ left: undefined, right: undefined });
+
+const joinGroupCodec: GroupCodec<JoinGroup> = {
+  save(group, writer) {
+    writer.uint8((group.left ? 1 : 0) | (group.right ? 2 : 0));
+    if (group.left) RowBag.codec.save(group.left, writer);
+    if (group.right) RowBag.codec.save(group.right, writer);
+  },
+  restore(reader) {
+    const sides = reader.uint8();
+    return { left: sides & 1 ? RowBag.codec.restore(reader) : undefined, right: sides & 2 ? RowBag.codec.restore(reader) : undefined };
+  },
+};
+
+/**
+ * The two integrated sides of a join-like operator (join, semi/anti-join) in one arrangement keyed
+ * by the join key, so a delta row finds the other side and its own with a single lookup.
+ */
 export class JoinState {
-  readonly left = new Arrangement<RowBag>();
-  readonly right = new Arrangement<RowBag>();
+  readonly #groups = new Arrangement<JoinGroup>();
+
+  find(hash: number, row: Row, columns: readonly number[]): JoinGroup | undefined {
+    return this.#groups.find(hash, row, columns);
+  }
+
+  findKey(hash: number, key: Row): JoinGroup | undefined {
+    return this.#groups.findKey(hash, key);
+  }
+
+  findOrCreate(hash: number, row: Row, columns: readonly number[]): JoinGroup {
+    return this.#groups.findOrCreate(hash, row, columns, newJoinGroup);
+  }
+
+  /** Adds a row to one side of its key's group; drops the group when both sides are empty. */
+  add(group: JoinGroup, side: 'left' | 'right', hash: number, row: Row, columns: readonly number[], weight: number): void {
+    let bag = group[side];
+    if (!bag) bag = group[side] = new RowBag();
+    bag.add(row, hashRow(row), weight);
+    if (bag.length > 0) return;
+    group[side] = undefined;
+    if (!group.left && !group.right) this.#groups.delete(hash, row, columns);
+  }
 
   save(writer: ByteWriter): void {
-    this.left.save(writer, RowBag.codec);
-    this.right.save(writer, RowBag.codec);
+    this.#groups.save(writer, joinGroupCodec);
   }
 
   restore(reader: ByteReader): void {
-    this.left.restore(reader, RowBag.codec);
-    this.right.restore(reader, RowBag.codec);
+    this.#groups.restore(reader, joinGroupCodec);
   }
 
   /** The number of distinct rows held on both sides. */
   rows(): number {
     let rows = 0;
-    for (const [, bag] of this.left.entries()) rows += bag.length;
-    for (const [, bag] of this.right.entries()) rows += bag.length;
+    for (const [, group] of this.#groups.entries()) rows += (group.left?.length ?? 0) + (group.right?.length ?? 0);
     return rows;
   }
 }

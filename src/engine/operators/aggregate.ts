@@ -58,6 +58,8 @@ export class AggregateOperator implements Operator {
     };
   }
 
+  readonly #create = (key: Row): Group => this.#newGroup(key);
+
   #newGroup(key: Row): Group {
     return new Group(key, this.#specs.map(createAccumulator));
   }
@@ -76,7 +78,7 @@ export class AggregateOperator implements Operator {
     const { rows, weights } = delta!;
     const groupBy = this.#groupBy;
     const touched: Array<[Row, Group, number]> = [];
-    const create = (key: Row) => this.#newGroup(key);
+    const create = this.#create;
     if (this.#global && step === 1) {
       // The global group exists from the first step, even over no rows, and had no row before it.
       const group = this.#groups.findOrCreate(0, [], [], create);

@@ -25,7 +25,6 @@ export function hasNullIn(row: Row, columns: readonly number[]): boolean {
   return false;
 }
 
-const newBag = () => new RowBag();
 
 /** `left` then `right` in one new row (faster than concat on the hot path). */
 function joinRows(left: Row, right: Row): Row {
@@ -82,8 +81,6 @@ export class JoinOperator implements Operator {
   readonly #leftNulls: Value[];
   readonly #rightNulls: Value[];
   readonly #state = new JoinState();
-  readonly #left = this.#state.left;
-  readonly #right = this.#state.right;
 
   constructor(kind: JoinKind, leftKey: readonly number[], rightKey: readonly number[], leftArity: number, rightArity: number, residual?: Residual) {
     if (leftKey.length !== rightKey.length) throw new RangeError(`a join needs as many left key columns as right ones (${leftKey.length} and ${rightKey.length})`);
@@ -112,8 +109,9 @@ export class JoinOperator implements Operator {
 
   /** Emits, with `sign`, the padded rows of one key on each padded side. */
   #pad(hash: number, key: Row, sign: number, out: ZSet): void {
-    const leftBag = this.#left.findKey(hash, key);
-    const rightBag = this.#right.findKey(hash, key);
+    const group = this.#state.findKey(hash, key);
+    const leftBag = group?.left;
+    const rightBag = group?.right;
     if (this.#padLeft && leftBag) {
       for (let i = 0; i < leftBag.rows.length; i++) {
         const row = leftBag.rows[i]!;
@@ -143,7 +141,8 @@ export class JoinOperator implements Operator {
         continue;
       }
       const hash = hashColumns(row, key);
-      const other = this.#right.find(hash, row, key);
+      const group = this.#state.findOrCreate(hash, row, key);
+      const other = group.right;
       if (other) {
         const otherRows = other.rows;
         const otherWeights = other.weights;
@@ -154,9 +153,7 @@ export class JoinOperator implements Operator {
         }
       }
       if (padLeft && !recompute.has(hash, row, key) && !matchesIn(row, other, residual)) out.add(joinRows(row, this.#rightNulls), weight);
-      const bag = this.#left.findOrCreate(hash, row, key, newBag);
-      bag.add(row, hashRow(row), weight);
-      if (bag.length === 0) this.#left.delete(hash, row, key);
+      this.#state.add(group, 'left', hash, row, key, weight);
     }
   }
 
@@ -175,7 +172,8 @@ export class JoinOperator implements Operator {
         continue;
       }
       const hash = hashColumns(row, key);
-      const other = this.#left.find(hash, row, key);
+      const group = this.#state.findOrCreate(hash, row, key);
+      const other = group.left;
       if (other) {
         const otherRows = other.rows;
         const otherWeights = other.weights;
@@ -186,9 +184,7 @@ export class JoinOperator implements Operator {
         }
       }
       if (padRight && !recompute.has(hash, row, key) && !matchesIn(row, other, this.#flipped)) out.add(joinRows(this.#leftNulls, row), weight);
-      const bag = this.#right.findOrCreate(hash, row, key, newBag);
-      bag.add(row, hashRow(row), weight);
-      if (bag.length === 0) this.#right.delete(hash, row, key);
+      this.#state.add(group, 'right', hash, row, key, weight);
     }
   }
 

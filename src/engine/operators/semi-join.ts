@@ -17,7 +17,6 @@ import { JoinState, RowBag } from '../state.ts';
 import { ZSet } from '../zset.ts';
 import { hasNullIn, KeySet, matchesIn, type Residual } from './join.ts';
 
-const newBag = () => new RowBag();
 
 export class SemiJoinOperator implements Operator {
   readonly #anti: boolean;
@@ -25,8 +24,6 @@ export class SemiJoinOperator implements Operator {
   readonly #rightKey: readonly number[];
   readonly #residual: Residual | undefined;
   readonly #state = new JoinState();
-  readonly #left = this.#state.left;
-  readonly #right = this.#state.right;
 
   constructor(anti: boolean, leftKey: readonly number[], rightKey: readonly number[], residual?: Residual) {
     if (leftKey.length !== rightKey.length) throw new RangeError(`a semi-join needs as many left key columns as right ones (${leftKey.length} and ${rightKey.length})`);
@@ -52,10 +49,9 @@ export class SemiJoinOperator implements Operator {
         continue;
       }
       const hash = hashColumns(row, leftKey);
-      if (!recompute.has(hash, row, leftKey) && matchesIn(row, this.#right.find(hash, row, leftKey), this.#residual) !== this.#anti) out.add(row, weight);
-      const bag = this.#left.findOrCreate(hash, row, leftKey, newBag);
-      bag.add(row, hashRow(row), weight);
-      if (bag.length === 0) this.#left.delete(hash, row, leftKey);
+      const group = this.#state.findOrCreate(hash, row, leftKey);
+      if (!recompute.has(hash, row, leftKey) && matchesIn(row, group.right, this.#residual) !== this.#anti) out.add(row, weight);
+      this.#state.add(group, 'left', hash, row, leftKey, weight);
     }
     const rightRows = right!.rows;
     const rightWeights = right!.weights;
@@ -64,18 +60,17 @@ export class SemiJoinOperator implements Operator {
       const row = rightRows[i]!;
       if (rightWeights[i] === 0 || hasNullIn(row, rightKey)) continue;
       const hash = hashColumns(row, rightKey);
-      const bag = this.#right.findOrCreate(hash, row, rightKey, newBag);
-      bag.add(row, hashRow(row), rightWeights[i]!);
-      if (bag.length === 0) this.#right.delete(hash, row, rightKey);
+      this.#state.add(this.#state.findOrCreate(hash, row, rightKey), 'right', hash, row, rightKey, rightWeights[i]!);
     }
     for (const [hash, key] of recompute.list) this.#emitKey(hash, key, 1, out);
     return out;
   }
 
   #emitKey(hash: number, key: Row, sign: number, out: ZSet): void {
-    const leftBag = this.#left.findKey(hash, key);
+    const group = this.#state.findKey(hash, key);
+    const leftBag = group?.left;
     if (!leftBag) return;
-    const rightBag = this.#right.findKey(hash, key);
+    const rightBag = group.right;
     for (let i = 0; i < leftBag.rows.length; i++) {
       const row = leftBag.rows[i]!;
       if (matchesIn(row, rightBag, this.#residual) !== this.#anti) out.add(row, sign * leftBag.weights[i]!);
