@@ -5,7 +5,8 @@
  *
  * Each group keeps its rows sorted (ties broken by the whole row, so the window depends only on
  * the multiset); a change costs O(log n) to place plus O(offset + limit) to compare windows, and
- * only rows entering or leaving the window are emitted.
+ * only rows entering or leaving the window are emitted. A group that fits in its window before and
+ * after the step (no offset) needs no windows: its output is the change of each touched row.
  */
 
 import type { ByteReader, ByteWriter } from '../../core/index.ts';
@@ -19,10 +20,14 @@ import { ZSet } from '../zset.ts';
 interface Group {
   bag: OrderedBag<Row>;
   touchedAt: number;
-  /** The window before this step: its rows and how many times each counts. */
-  beforeRows: Row[];
-  beforeCounts: number[];
+  /** While touched in a step: its row hash, its size before the step, its first and last change. */
+  hash: number;
+  sizeBefore: number;
+  first: number;
+  last: number;
+  changes: number;
 }
+
 
 export class TopKOperator implements Operator {
   readonly #groupBy: readonly number[];
@@ -32,9 +37,16 @@ export class TopKOperator implements Operator {
   readonly #groups = new Arrangement<Group>();
   readonly #codec: GroupCodec<Group>;
   #step = 0;
-  /** Scratch space for a group's window after the step. */
+  /** Scratch space for a group's window after the step, and a pool of windows before it. */
   readonly #afterRows: Row[] = [];
   readonly #afterCounts: number[] = [];
+  readonly #beforeRows: Row[] = [];
+  readonly #beforeCounts: number[] = [];
+  /** This step's changes, as linked lists per group: each row with its weight before and after. */
+  readonly #changeRows: Row[] = [];
+  readonly #changeBefore: number[] = [];
+  readonly #changeAfter: number[] = [];
+  readonly #changeNext: number[] = [];
 
   constructor(groupBy: readonly number[], orderBy: readonly SortKey[], limit: number, offset: number) {
     if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`LIMIT must be a non-negative integer, not ${limit}`);
@@ -46,41 +58,96 @@ export class TopKOperator implements Operator {
     const bagCodec = OrderedBag.codecFor(this.#compare, rowItem);
     this.#codec = {
       save: (group, writer) => bagCodec.save(group.bag, writer),
-      restore: (reader) => ({ bag: bagCodec.restore(reader), touchedAt: -1, beforeRows: [], beforeCounts: [] }),
+      restore: (reader) => ({ bag: bagCodec.restore(reader), touchedAt: -1, hash: 0, sizeBefore: 0, first: -1, last: -1, changes: 0 }),
     };
   }
 
   step([delta]: readonly ZSet[]): ZSet {
     const step = ++this.#step;
+    // A row may appear more than once in the delta: its changes then chain (each before is the
+    // previous after), so the sum of its per-change differences telescopes to its net change.
     const { rows, weights } = delta!;
     const groupBy = this.#groupBy;
-    const touched: Array<[Row, Group, number]> = [];
-    const create = (): Group => ({ bag: new OrderedBag<Row>(this.#compare), touchedAt: -1, beforeRows: [], beforeCounts: [] });
+    const touched: Group[] = [];
+    const touchedRows: Row[] = [];
+    const compare = this.#compare;
+    const create = (): Group => ({ bag: new OrderedBag<Row>(compare), touchedAt: -1, hash: 0, sizeBefore: 0, first: -1, last: -1, changes: 0 });
+    const changeRows = this.#changeRows;
+    const changeBefore = this.#changeBefore;
+    const changeAfter = this.#changeAfter;
+    const changeNext = this.#changeNext;
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
       const weight = weights[i]!;
       if (weight === 0) continue;
       const hash = hashColumns(row, groupBy);
       const group = this.#groups.findOrCreate(hash, row, groupBy, create);
+      const change = changeRows.length;
       if (group.touchedAt !== step) {
         group.touchedAt = step;
-        group.bag.windowInto(this.#offset, this.#limit, group.beforeRows, group.beforeCounts);
-        touched.push([row, group, hash]);
-      }
-      group.bag.add(row, weight);
+        group.hash = hash;
+        group.sizeBefore = group.bag.positiveTotal;
+        group.first = change;
+        group.changes = 0;
+        touched.push(group);
+        touchedRows.push(row);
+      } else changeNext[group.last] = change;
+      group.last = change;
+      group.changes++;
+      const before = group.bag.add(row, weight);
+      changeRows.push(row);
+      changeBefore.push(before);
+      changeAfter.push(before + weight);
+      changeNext.push(-1);
     }
     const out = new ZSet();
-    const afterRows = this.#afterRows;
-    const afterCounts = this.#afterCounts;
-    for (const [row, group, hash] of touched) {
-      group.bag.windowInto(this.#offset, this.#limit, afterRows, afterCounts);
-      this.#diff(group.beforeRows, group.beforeCounts, afterRows, afterCounts, out);
-      group.beforeRows.length = 0;
-      group.beforeCounts.length = 0;
-      if (group.bag.length === 0) this.#groups.delete(hash, row, groupBy);
+    const limit = this.#limit;
+    const offset = this.#offset;
+    for (let t = 0; t < touched.length; t++) {
+      const group = touched[t]!;
+      // (A group changed many times in the step, like one being loaded, is cheaper by windows.)
+      if (offset === 0 && group.sizeBefore <= limit && group.bag.positiveTotal <= limit && group.changes <= 4) {
+        // The whole group is its window before and after: emit the change of each present count,
+        // once per row (a row changed twice in the step has its changes summed).
+        if (changeNext[group.first]! < 0) {
+          const c = group.first;
+          const change = Math.max(changeAfter[c]!, 0) - Math.max(changeBefore[c]!, 0);
+          if (change !== 0) out.add(changeRows[c]!, change);
+        } else {
+          const netRows: Row[] = [];
+          const netChanges: number[] = [];
+          for (let c = group.first; c >= 0; c = changeNext[c]!) {
+            const change = Math.max(changeAfter[c]!, 0) - Math.max(changeBefore[c]!, 0);
+            const row = changeRows[c]!;
+            let k = 0;
+            while (k < netRows.length && compare(netRows[k]!, row) !== 0) k++;
+            if (k === netRows.length) {
+              netRows.push(row);
+              netChanges.push(change);
+            } else netChanges[k]! += change;
+          }
+          for (let k = 0; k < netRows.length; k++) if (netChanges[k] !== 0) out.add(netRows[k]!, netChanges[k]!);
+        }
+      } else {
+        const bag = group.bag;
+        bag.windowInto(offset, limit, this.#afterRows, this.#afterCounts);
+        // The window before the step (empty for a new group): undo this step's changes, read it, redo them.
+        if (group.sizeBefore === 0) this.#beforeRows.length = this.#beforeCounts.length = 0;
+        else {
+          const order: number[] = [];
+          for (let c = group.first; c >= 0; c = changeNext[c]!) order.push(c);
+          for (let k = order.length - 1; k >= 0; k--) bag.add(changeRows[order[k]!]!, changeBefore[order[k]!]! - changeAfter[order[k]!]!);
+          bag.windowInto(offset, limit, this.#beforeRows, this.#beforeCounts);
+          for (const c of order) bag.add(changeRows[c]!, changeAfter[c]! - changeBefore[c]!);
+        }
+        this.#diff(this.#beforeRows, this.#beforeCounts, this.#afterRows, this.#afterCounts, out);
+      }
+      if (group.bag.length === 0) this.#groups.delete(group.hash, touchedRows[t]!, groupBy);
     }
-    afterRows.length = 0;
-    // The window diff emits each row once with a non-zero change; groups hold disjoint rows.
+    this.#afterRows.length = 0;
+    this.#beforeRows.length = 0;
+    changeRows.length = changeBefore.length = changeAfter.length = changeNext.length = 0;
+    // Each row is emitted once with a non-zero change; groups hold disjoint rows.
     return out.asConsolidated();
   }
 
