@@ -24,36 +24,47 @@ export interface GroupCodec<G> {
   restore(reader: ByteReader, key?: Row): G;
 }
 
-interface Entry<G> {
-  readonly key: Row;
-  group: G;
-  next: Entry<G> | undefined;
-}
-
 const identityColumnsCache: number[][] = [];
 function identityColumns(length: number): number[] {
   return (identityColumnsCache[length] ??= Array.from({ length }, (_, i) => i));
 }
 
+/**
+ * An open-addressing hash table (linear probing, backward-shift deletion) of key → group: a slot
+ * is its key's 32-bit hash in a typed array plus references to the key and the group, so a group
+ * costs about 30 bytes of index instead of a map entry and an entry object.
+ */
 export class Arrangement<G> {
-  readonly #table = new Map<number, Entry<G>>();
-  #groups = 0;
+  #capacity = 16;
+  #mask = 15;
+  #hashes = new Int32Array(16);
+  /** A slot is empty when its key is undefined. */
+  #keys: Array<Row | undefined> = new Array<Row | undefined>(16).fill(undefined);
+  #groups: Array<G | undefined> = new Array<G | undefined>(16).fill(undefined);
+  #size = 0;
 
   /** The number of keys with a group. */
   get size(): number {
-    return this.#groups;
+    return this.#size;
+  }
+
+  /** The slot holding the key formed by `columns` of `row`, or −1. */
+  #slotOf(hash: number, row: Row, columns: readonly number[]): number {
+    const keys = this.#keys;
+    const hashes = this.#hashes;
+    const mask = this.#mask;
+    const keyColumns = identityColumns(columns.length);
+    for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
+      const key = keys[slot];
+      if (key === undefined) return -1;
+      if (hashes[slot] === hash && columnsEqual(key, keyColumns, row, columns)) return slot;
+    }
   }
 
   /** The group for the key formed by `columns` of `row`, if any. */
   find(hash: number, row: Row, columns: readonly number[]): G | undefined {
-    let entry = this.#table.get(hash);
-    if (entry === undefined) return undefined;
-    const keyColumns = identityColumns(columns.length);
-    do {
-      if (columnsEqual(entry.key, keyColumns, row, columns)) return entry.group;
-      entry = entry.next;
-    } while (entry !== undefined);
-    return undefined;
+    const slot = this.#slotOf(hash, row, columns);
+    return slot < 0 ? undefined : this.#groups[slot];
   }
 
   /** The group for a key given as a row of key values. */
@@ -61,103 +72,161 @@ export class Arrangement<G> {
     return this.find(hash, key, identityColumns(key.length));
   }
 
-  /** The group for the key, created by `create` (and keyed by the given key values) when missing. */
+  /** The group for the key, created by `create` (given the key values) when missing. */
   findOrCreate(hash: number, row: Row, columns: readonly number[], create: (key: Row) => G): G {
-    const head = this.#table.get(hash);
+    const keys = this.#keys;
+    const hashes = this.#hashes;
+    const mask = this.#mask;
     const keyColumns = identityColumns(columns.length);
-    for (let entry = head; entry !== undefined; entry = entry.next) if (columnsEqual(entry.key, keyColumns, row, columns)) return entry.group;
-    const key = columns.length === row.length && isIdentity(columns) ? row : columns.map((column) => row[column]!);
+    let slot = hash & mask;
+    for (; ; slot = (slot + 1) & mask) {
+      const key = keys[slot];
+      if (key === undefined) break;
+      if (hashes[slot] === hash && columnsEqual(key, keyColumns, row, columns)) return this.#groups[slot]!;
+    }
+    const key = keyOf(row, columns);
     const group = create(key);
-    this.#table.set(hash, { key, group, next: head });
-    this.#groups++;
+    this.#insertAt(slot, hash, key, group);
     return group;
   }
 
-  /** Replaces the group of an existing key (for groups that are plain values, like weights). */
+  /** Sets the group of a key (for groups that are plain values, like weights). */
   set(hash: number, row: Row, columns: readonly number[], group: G): void {
-    const head = this.#table.get(hash);
-    const keyColumns = identityColumns(columns.length);
-    for (let entry = head; entry !== undefined; entry = entry.next) {
-      if (columnsEqual(entry.key, keyColumns, row, columns)) {
-        entry.group = group;
-        return;
-      }
-    }
-    const key = columns.length === row.length && isIdentity(columns) ? row : columns.map((column) => row[column]!);
-    this.#table.set(hash, { key, group, next: head });
-    this.#groups++;
+    const slot = this.#slotOf(hash, row, columns);
+    if (slot >= 0) this.#groups[slot] = group;
+    else this.#insert(hash, keyOf(row, columns), group);
   }
 
   /**
    * For arrangements whose groups are weights: adds `weight` to the key's weight, removing the key
-   * when it reaches zero, and returns the previous weight. One lookup.
+   * when it reaches zero, and returns the previous weight. One probe.
    */
   addWeight(this: Arrangement<number>, hash: number, row: Row, columns: readonly number[], weight: number): number {
-    const head = this.#table.get(hash);
+    const keys = this.#keys;
+    const hashes = this.#hashes;
+    const mask = this.#mask;
     const keyColumns = identityColumns(columns.length);
-    let previous: Entry<number> | undefined;
-    for (let entry = head; entry !== undefined; previous = entry, entry = entry.next) {
-      if (!columnsEqual(entry.key, keyColumns, row, columns)) continue;
-      const before = entry.group;
-      const after = before + weight;
-      if (after !== 0) entry.group = after;
-      else {
-        if (previous) previous.next = entry.next;
-        else if (entry.next) this.#table.set(hash, entry.next);
-        else this.#table.delete(hash);
-        this.#groups--;
+    let slot = hash & mask;
+    for (; ; slot = (slot + 1) & mask) {
+      const key = keys[slot];
+      if (key === undefined) break;
+      if (hashes[slot] === hash && columnsEqual(key, keyColumns, row, columns)) {
+        const before = this.#groups[slot]!;
+        const after = before + weight;
+        if (after !== 0) this.#groups[slot] = after;
+        else this.#removeAt(slot);
+        return before;
       }
-      return before;
     }
-    if (weight !== 0) {
-      const key = columns.length === row.length && isIdentity(columns) ? row : columns.map((column) => row[column]!);
-      this.#table.set(hash, { key, group: weight, next: head });
-      this.#groups++;
-    }
+    if (weight !== 0) this.#insertAt(slot, hash, keyOf(row, columns), weight);
     return 0;
   }
 
   /** Removes a key's group. */
   delete(hash: number, row: Row, columns: readonly number[]): void {
-    const keyColumns = identityColumns(columns.length);
-    let previous: Entry<G> | undefined;
-    for (let entry = this.#table.get(hash); entry !== undefined; previous = entry, entry = entry.next) {
-      if (!columnsEqual(entry.key, keyColumns, row, columns)) continue;
-      if (previous) previous.next = entry.next;
-      else if (entry.next) this.#table.set(hash, entry.next);
-      else this.#table.delete(hash);
-      this.#groups--;
-      return;
-    }
+    const slot = this.#slotOf(hash, row, columns);
+    if (slot >= 0) this.#removeAt(slot);
   }
 
   *entries(): IterableIterator<[Row, G]> {
-    for (const head of this.#table.values()) for (let entry: Entry<G> | undefined = head; entry; entry = entry.next) yield [entry.key, entry.group];
+    for (let slot = 0; slot < this.#capacity; slot++) {
+      const key = this.#keys[slot];
+      if (key !== undefined) yield [key, this.#groups[slot]!];
+    }
+  }
+
+  #insert(hash: number, key: Row, group: G): void {
+    const keys = this.#keys;
+    const mask = this.#mask;
+    let slot = hash & mask;
+    while (keys[slot] !== undefined) slot = (slot + 1) & mask;
+    this.#insertAt(slot, hash, key, group);
+  }
+
+  /** Fills an empty slot found by probing, growing the table past 5/8 full. */
+  #insertAt(slot: number, hash: number, key: Row, group: G): void {
+    this.#hashes[slot] = hash;
+    this.#keys[slot] = key;
+    this.#groups[slot] = group;
+    this.#size++;
+    if (this.#size * 8 > this.#capacity * 5) this.#resize(this.#capacity * 2);
+  }
+
+  /** Empties a slot, shifting later entries of its probe run back so no tombstone is needed. */
+  #removeAt(slot: number): void {
+    const keys = this.#keys;
+    const groups = this.#groups;
+    const hashes = this.#hashes;
+    const mask = this.#mask;
+    let hole = slot;
+    for (let next = (hole + 1) & mask; keys[next] !== undefined; next = (next + 1) & mask) {
+      const home = hashes[next]! & mask;
+      // The entry at `next` may move into the hole unless its home lies cyclically in (hole, next].
+      const stays = hole <= next ? hole < home && home <= next : hole < home || home <= next;
+      if (stays) continue;
+      hashes[hole] = hashes[next]!;
+      keys[hole] = keys[next];
+      groups[hole] = groups[next];
+      hole = next;
+    }
+    keys[hole] = undefined;
+    groups[hole] = undefined;
+    this.#size--;
+    if (this.#capacity > 16 && this.#size * 8 < this.#capacity) this.#resize(this.#capacity / 2);
+  }
+
+  #resize(capacity: number): void {
+    const oldKeys = this.#keys;
+    const oldGroups = this.#groups;
+    const oldHashes = this.#hashes;
+    this.#capacity = capacity;
+    this.#mask = capacity - 1;
+    this.#hashes = new Int32Array(capacity);
+    this.#keys = new Array<Row | undefined>(capacity).fill(undefined);
+    this.#groups = new Array<G | undefined>(capacity).fill(undefined);
+    const mask = this.#mask;
+    for (let old = 0; old < oldKeys.length; old++) {
+      const key = oldKeys[old];
+      if (key === undefined) continue;
+      const hash = oldHashes[old]!;
+      let slot = hash & mask;
+      while (this.#keys[slot] !== undefined) slot = (slot + 1) & mask;
+      this.#hashes[slot] = hash;
+      this.#keys[slot] = key;
+      this.#groups[slot] = oldGroups[old];
+    }
   }
 
   save(writer: ByteWriter, codec: GroupCodec<G>): void {
-    writer.varint(this.#groups);
-    for (const [hash, head] of this.#table) {
-      for (let entry: Entry<G> | undefined = head; entry; entry = entry.next) {
-        writer.int32(hash);
-        writer.row(entry.key);
-        codec.save(entry.group, writer);
-      }
+    writer.varint(this.#size);
+    for (let slot = 0; slot < this.#capacity; slot++) {
+      const key = this.#keys[slot];
+      if (key === undefined) continue;
+      writer.int32(this.#hashes[slot]!);
+      writer.row(key);
+      codec.save(this.#groups[slot]!, writer);
     }
   }
 
   restore(reader: ByteReader, codec: GroupCodec<G>): void {
-    this.#table.clear();
-    this.#groups = 0;
+    this.#capacity = 16;
+    this.#mask = 15;
+    this.#hashes = new Int32Array(16);
+    this.#keys = new Array<Row | undefined>(16).fill(undefined);
+    this.#groups = new Array<G | undefined>(16).fill(undefined);
+    this.#size = 0;
     const count = reader.varint();
     for (let i = 0; i < count; i++) {
       const hash = reader.int32();
       const key = reader.row();
-      const group = codec.restore(reader, key);
-      this.#table.set(hash, { key, group, next: this.#table.get(hash) });
-      this.#groups++;
+      this.#insert(hash, key, codec.restore(reader, key));
     }
   }
+}
+
+/** The key values of a row: the row itself when the key is all of it, in order. */
+function keyOf(row: Row, columns: readonly number[]): Row {
+  return columns.length === row.length && isIdentity(columns) ? row : columns.map((column) => row[column]!);
 }
 
 function isIdentity(columns: readonly number[]): boolean {
