@@ -385,14 +385,22 @@ export class JoinState {
     return this.#groups.findOrCreate(hash, row, columns, newJoinGroup);
   }
 
-  /** Adds a row to one side of its key's group; drops the group when both sides are empty. */
-  add(group: JoinGroup, side: 'left' | 'right', hash: number, row: Row, columns: readonly number[], weight: number): void {
-    let bag = group[side];
-    if (!bag) bag = group[side] = new RowBag();
+  /** Adds a row to the left side of its key's group; drops the group when both sides are empty. */
+  addLeft(group: JoinGroup, hash: number, row: Row, columns: readonly number[], weight: number): void {
+    const bag = group.left ?? (group.left = new RowBag());
     bag.add(row, hashRow(row), weight);
     if (bag.length > 0) return;
-    group[side] = undefined;
-    if (!group.left && !group.right) this.#groups.delete(hash, row, columns);
+    group.left = undefined;
+    if (!group.right) this.#groups.delete(hash, row, columns);
+  }
+
+  /** Adds a row to the right side of its key's group; drops the group when both sides are empty. */
+  addRight(group: JoinGroup, hash: number, row: Row, columns: readonly number[], weight: number): void {
+    const bag = group.right ?? (group.right = new RowBag());
+    bag.add(row, hashRow(row), weight);
+    if (bag.length > 0) return;
+    group.right = undefined;
+    if (!group.left) this.#groups.delete(hash, row, columns);
   }
 
   save(writer: ByteWriter): void {

@@ -153,7 +153,7 @@ export class JoinOperator implements Operator {
         }
       }
       if (padLeft && !recompute.has(hash, row, key) && !matchesIn(row, other, residual)) out.add(joinRows(row, this.#rightNulls), weight);
-      this.#state.add(group, 'left', hash, row, key, weight);
+      this.#state.addLeft(group, hash, row, key, weight);
     }
   }
 
@@ -184,7 +184,7 @@ export class JoinOperator implements Operator {
         }
       }
       if (padRight && !recompute.has(hash, row, key) && !matchesIn(row, other, this.#flipped)) out.add(joinRows(this.#leftNulls, row), weight);
-      this.#state.add(group, 'right', hash, row, key, weight);
+      this.#state.addRight(group, hash, row, key, weight);
     }
   }
 

@@ -51,7 +51,7 @@ export class SemiJoinOperator implements Operator {
       const hash = hashColumns(row, leftKey);
       const group = this.#state.findOrCreate(hash, row, leftKey);
       if (!recompute.has(hash, row, leftKey) && matchesIn(row, group.right, this.#residual) !== this.#anti) out.add(row, weight);
-      this.#state.add(group, 'left', hash, row, leftKey, weight);
+      this.#state.addLeft(group, hash, row, leftKey, weight);
     }
     const rightRows = right!.rows;
     const rightWeights = right!.weights;
@@ -60,7 +60,7 @@ export class SemiJoinOperator implements Operator {
       const row = rightRows[i]!;
       if (rightWeights[i] === 0 || hasNullIn(row, rightKey)) continue;
       const hash = hashColumns(row, rightKey);
-      this.#state.add(this.#state.findOrCreate(hash, row, rightKey), 'right', hash, row, rightKey, rightWeights[i]!);
+      this.#state.addRight(this.#state.findOrCreate(hash, row, rightKey), hash, row, rightKey, rightWeights[i]!);
     }
     for (const [hash, key] of recompute.list) this.#emitKey(hash, key, 1, out);
     return out;
