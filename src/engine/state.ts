@@ -15,7 +15,7 @@
  */
 
 import { ByteReader, ByteWriter } from '../core/index.ts';
-import { columnsEqual, hashRow, rowsEqual, type Row, type Value } from '../core/index.ts';
+import { columnsEqual, hashRow, rowsEqual, valuesEqual, type Row, type Value } from '../core/index.ts';
 
 /** How an arrangement's groups are written to and read from a checkpoint. */
 export interface GroupCodec<G> {
@@ -32,14 +32,17 @@ function identityColumns(length: number): number[] {
 /**
  * An open-addressing hash table (linear probing, backward-shift deletion) of key → group: a slot
  * is its key's 32-bit hash in a typed array plus references to the key and the group, so a group
- * costs about 30 bytes of index instead of a map entry and an entry object.
+ * costs about 30 bytes of index instead of a map entry and an entry object. A one-column key is
+ * kept as the bare value (no array), which is what makes distinct and single-key groups small.
  */
 export class Arrangement<G> {
   #capacity = 16;
   #mask = 15;
   #hashes = new Int32Array(16);
-  /** A slot is empty when its key is undefined. */
-  #keys: Array<Row | undefined> = new Array<Row | undefined>(16).fill(undefined);
+  /** A slot is empty when its key is undefined; a one-column key is stored as its bare value. */
+  #keys: Array<Row | Value | undefined> = new Array<Row | Value | undefined>(16).fill(undefined);
+  /** Whether keys have one column (decided by the first key; an arrangement's keys all have the same width). */
+  #single = false;
   #groups: Array<G | undefined> = new Array<G | undefined>(16).fill(undefined);
   #size = 0;
 
@@ -53,11 +56,10 @@ export class Arrangement<G> {
     const keys = this.#keys;
     const hashes = this.#hashes;
     const mask = this.#mask;
-    const keyColumns = identityColumns(columns.length);
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
       const key = keys[slot];
       if (key === undefined) return -1;
-      if (hashes[slot] === hash && columnsEqual(key, keyColumns, row, columns)) return slot;
+      if (hashes[slot] === hash && keyMatches(key, row, columns)) return slot;
     }
   }
 
@@ -77,16 +79,15 @@ export class Arrangement<G> {
     const keys = this.#keys;
     const hashes = this.#hashes;
     const mask = this.#mask;
-    const keyColumns = identityColumns(columns.length);
     let slot = hash & mask;
     for (; ; slot = (slot + 1) & mask) {
       const key = keys[slot];
       if (key === undefined) break;
-      if (hashes[slot] === hash && columnsEqual(key, keyColumns, row, columns)) return this.#groups[slot]!;
+      if (hashes[slot] === hash && keyMatches(key, row, columns)) return this.#groups[slot]!;
     }
     const key = keyOf(row, columns);
     const group = create(key);
-    this.#insertAt(slot, hash, key, group);
+    this.#insertAt(slot, hash, this.#stored(key), group);
     return group;
   }
 
@@ -94,7 +95,7 @@ export class Arrangement<G> {
   set(hash: number, row: Row, columns: readonly number[], group: G): void {
     const slot = this.#slotOf(hash, row, columns);
     if (slot >= 0) this.#groups[slot] = group;
-    else this.#insert(hash, keyOf(row, columns), group);
+    else this.#insert(hash, this.#stored(keyOf(row, columns)), group);
   }
 
   /**
@@ -105,12 +106,11 @@ export class Arrangement<G> {
     const keys = this.#keys;
     const hashes = this.#hashes;
     const mask = this.#mask;
-    const keyColumns = identityColumns(columns.length);
     let slot = hash & mask;
     for (; ; slot = (slot + 1) & mask) {
       const key = keys[slot];
       if (key === undefined) break;
-      if (hashes[slot] === hash && columnsEqual(key, keyColumns, row, columns)) {
+      if (hashes[slot] === hash && keyMatches(key, row, columns)) {
         const before = this.#groups[slot]!;
         const after = before + weight;
         if (after !== 0) this.#groups[slot] = after;
@@ -118,7 +118,7 @@ export class Arrangement<G> {
         return before;
       }
     }
-    if (weight !== 0) this.#insertAt(slot, hash, keyOf(row, columns), weight);
+    if (weight !== 0) this.#insertAt(slot, hash, columns.length === 1 ? this.#stored1(row[columns[0]!]!) : this.#stored(keyOf(row, columns)), weight);
     return 0;
   }
 
@@ -131,11 +131,26 @@ export class Arrangement<G> {
   *entries(): IterableIterator<[Row, G]> {
     for (let slot = 0; slot < this.#capacity; slot++) {
       const key = this.#keys[slot];
-      if (key !== undefined) yield [key, this.#groups[slot]!];
+      if (key !== undefined) yield [this.#boxed(key), this.#groups[slot]!];
     }
   }
 
-  #insert(hash: number, key: Row, group: G): void {
+  /** What a key is stored as: its bare value when keys have one column. */
+  #stored(key: Row): Row | Value {
+    if (this.#size === 0) this.#single = key.length === 1;
+    return this.#single ? key[0]! : key;
+  }
+
+  #stored1(value: Value): Row | Value {
+    if (this.#size === 0) this.#single = true;
+    return this.#single ? value : [value];
+  }
+
+  #boxed(key: Row | Value): Row {
+    return this.#single ? [key as Value] : (key as Row);
+  }
+
+  #insert(hash: number, key: Row | Value, group: G): void {
     const keys = this.#keys;
     const mask = this.#mask;
     let slot = hash & mask;
@@ -144,7 +159,7 @@ export class Arrangement<G> {
   }
 
   /** Fills an empty slot found by probing, growing the table past 5/8 full. */
-  #insertAt(slot: number, hash: number, key: Row, group: G): void {
+  #insertAt(slot: number, hash: number, key: Row | Value, group: G): void {
     this.#hashes[slot] = hash;
     this.#keys[slot] = key;
     this.#groups[slot] = group;
@@ -182,7 +197,7 @@ export class Arrangement<G> {
     this.#capacity = capacity;
     this.#mask = capacity - 1;
     this.#hashes = new Int32Array(capacity);
-    this.#keys = new Array<Row | undefined>(capacity).fill(undefined);
+    this.#keys = new Array<Row | Value | undefined>(capacity).fill(undefined);
     this.#groups = new Array<G | undefined>(capacity).fill(undefined);
     const mask = this.#mask;
     for (let old = 0; old < oldKeys.length; old++) {
@@ -203,7 +218,7 @@ export class Arrangement<G> {
       const key = this.#keys[slot];
       if (key === undefined) continue;
       writer.int32(this.#hashes[slot]!);
-      writer.row(key);
+      writer.row(this.#boxed(key));
       codec.save(this.#groups[slot]!, writer);
     }
   }
@@ -212,16 +227,25 @@ export class Arrangement<G> {
     this.#capacity = 16;
     this.#mask = 15;
     this.#hashes = new Int32Array(16);
-    this.#keys = new Array<Row | undefined>(16).fill(undefined);
+    this.#keys = new Array<Row | Value | undefined>(16).fill(undefined);
     this.#groups = new Array<G | undefined>(16).fill(undefined);
     this.#size = 0;
     const count = reader.varint();
     for (let i = 0; i < count; i++) {
       const hash = reader.int32();
       const key = reader.row();
-      this.#insert(hash, key, codec.restore(reader, key));
+      this.#insert(hash, this.#stored(key), codec.restore(reader, key));
     }
   }
+}
+
+/** Whether a stored key (bare value for one column) equals `columns` of `row`. */
+function keyMatches(key: Row | Value, row: Row, columns: readonly number[]): boolean {
+  if (columns.length === 1) {
+    const value = row[columns[0]!]!;
+    return key === value || valuesEqual(key as Value, value);
+  }
+  return columnsEqual(key as Row, identityColumns(columns.length), row, columns);
 }
 
 /** The key values of a row: the row itself when the key is all of it, in order. */
