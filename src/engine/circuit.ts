@@ -226,6 +226,8 @@ export class Circuit {
   readonly #run: Array<{ id: number; operator: Operator; inputs: readonly number[]; args: ZSet[] }>;
   readonly #outputNodes: Array<[string, number]>;
   #steps = 0;
+  /** Set when a step threw midway: operator state may be half-updated, so no further step runs. */
+  #failure: Error | undefined;
 
   constructor(definition: CircuitDefinition) {
     this.definition = definition;
@@ -251,6 +253,14 @@ export class Circuit {
    * delta, consolidated.
    */
   step(inputs: StepInputs): Record<string, ZSet> {
+    if (this.#failure) {
+      throw new DefiniteError(
+        'engine.failed',
+        `the circuit stopped at step ${this.#steps + 1}: ${this.#failure.message}`,
+        'its state may be half-updated; restore the last checkpoint into a new circuit and fix what the step was given',
+        { cause: this.#failure },
+      );
+    }
     const given = inputs instanceof Map ? inputs : undefined;
     const record = given ? undefined : (inputs as Readonly<Record<string, ZSet>>);
     for (const name of given ? given.keys() : Object.keys(record!)) {
@@ -266,10 +276,16 @@ export class Circuit {
       values[id] = delta;
     }
     const run = this.#run;
-    for (let n = 0; n < run.length; n++) {
-      const { id, operator, inputs: sources, args } = run[n]!;
-      for (let i = 0; i < sources.length; i++) args[i] = values[sources[i]!]!;
-      values[id] = operator.step(args);
+    try {
+      for (let n = 0; n < run.length; n++) {
+        const { id, operator, inputs: sources, args } = run[n]!;
+        for (let i = 0; i < sources.length; i++) args[i] = values[sources[i]!]!;
+        values[id] = operator.step(args);
+      }
+    } catch (error) {
+      this.#failure = error instanceof Error ? error : new Error(String(error));
+      values.fill(ZSet.empty);
+      throw error;
     }
     this.#steps++;
     const outputs: Record<string, ZSet> = {};
