@@ -30,19 +30,22 @@ export class DistinctOperator implements Operator {
   }
 
   step([delta]: readonly ZSet[]): ZSet {
-    // Consolidated, each row appears once, so its weight before the step is simply what state holds.
-    const consolidated = delta!.consolidate();
-    const { rows, weights, hashes } = consolidated;
+    // Row by row, emitting each change of presence as it happens: for a row that appears more than
+    // once in the delta the flips telescope to [after > 0] − [before > 0], and no consolidation
+    // pass over the input is needed (most changes flip nothing).
+    const { rows, weights, hashes } = delta!;
     const columns = this.#columns;
     const out = new ZSet();
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
       const weight = weights[i]!;
+      if (weight === 0) continue;
       const before = this.#weights.addWeight(hashes ? hashes[i]! : hashRow(row), row, columns, weight);
       const after = before + weight;
       if (before > 0 !== after > 0) out.add(row, after > 0 ? 1 : -1);
     }
-    return out.asConsolidated();
+    if (delta!.consolidated) out.consolidated = true;
+    return out;
   }
 
   save(writer: ByteWriter): void {
