@@ -51,21 +51,24 @@ export class Arrangement<G> {
     return this.#size;
   }
 
-  /** The slot holding the key formed by `columns` of `row`, or −1. */
-  #slotOf(hash: number, row: Row, columns: readonly number[]): number {
+  /**
+   * Probes for the key formed by `columns` of `row`: its slot when present, else −1 − the empty
+   * slot where it would go.
+   */
+  #probe(hash: number, row: Row, columns: readonly number[]): number {
     const keys = this.#keys;
     const hashes = this.#hashes;
     const mask = this.#mask;
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
       const key = keys[slot];
-      if (key === undefined) return -1;
+      if (key === undefined) return -1 - slot;
       if (hashes[slot] === hash && keyMatches(key, row, columns)) return slot;
     }
   }
 
   /** The group for the key formed by `columns` of `row`, if any. */
   find(hash: number, row: Row, columns: readonly number[]): G | undefined {
-    const slot = this.#slotOf(hash, row, columns);
+    const slot = this.#probe(hash, row, columns);
     return slot < 0 ? undefined : this.#groups[slot];
   }
 
@@ -76,26 +79,19 @@ export class Arrangement<G> {
 
   /** The group for the key, created by `create` (given the key values) when missing. */
   findOrCreate(hash: number, row: Row, columns: readonly number[], create: (key: Row) => G): G {
-    const keys = this.#keys;
-    const hashes = this.#hashes;
-    const mask = this.#mask;
-    let slot = hash & mask;
-    for (; ; slot = (slot + 1) & mask) {
-      const key = keys[slot];
-      if (key === undefined) break;
-      if (hashes[slot] === hash && keyMatches(key, row, columns)) return this.#groups[slot]!;
-    }
+    const slot = this.#probe(hash, row, columns);
+    if (slot >= 0) return this.#groups[slot]!;
     const key = keyOf(row, columns);
     const group = create(key);
-    this.#insertAt(slot, hash, this.#stored(key), group);
+    this.#insertAt(-1 - slot, hash, this.#stored(key), group);
     return group;
   }
 
   /** Sets the group of a key (for groups that are plain values, like weights). */
   set(hash: number, row: Row, columns: readonly number[], group: G): void {
-    const slot = this.#slotOf(hash, row, columns);
+    const slot = this.#probe(hash, row, columns);
     if (slot >= 0) this.#groups[slot] = group;
-    else this.#insert(hash, this.#stored(keyOf(row, columns)), group);
+    else this.#insertAt(-1 - slot, hash, this.#stored(keyOf(row, columns)), group);
   }
 
   /**
@@ -103,28 +99,21 @@ export class Arrangement<G> {
    * when it reaches zero, and returns the previous weight. One probe.
    */
   addWeight(this: Arrangement<number>, hash: number, row: Row, columns: readonly number[], weight: number): number {
-    const keys = this.#keys;
-    const hashes = this.#hashes;
-    const mask = this.#mask;
-    let slot = hash & mask;
-    for (; ; slot = (slot + 1) & mask) {
-      const key = keys[slot];
-      if (key === undefined) break;
-      if (hashes[slot] === hash && keyMatches(key, row, columns)) {
-        const before = this.#groups[slot]!;
-        const after = before + weight;
-        if (after !== 0) this.#groups[slot] = after;
-        else this.#removeAt(slot);
-        return before;
-      }
+    const slot = this.#probe(hash, row, columns);
+    if (slot >= 0) {
+      const before = this.#groups[slot]!;
+      const after = before + weight;
+      if (after !== 0) this.#groups[slot] = after;
+      else this.#removeAt(slot);
+      return before;
     }
-    if (weight !== 0) this.#insertAt(slot, hash, columns.length === 1 ? this.#stored1(row[columns[0]!]!) : this.#stored(keyOf(row, columns)), weight);
+    if (weight !== 0) this.#insertAt(-1 - slot, hash, columns.length === 1 ? this.#stored1(row[columns[0]!]!) : this.#stored(keyOf(row, columns)), weight);
     return 0;
   }
 
   /** Removes a key's group. */
   delete(hash: number, row: Row, columns: readonly number[]): void {
-    const slot = this.#slotOf(hash, row, columns);
+    const slot = this.#probe(hash, row, columns);
     if (slot >= 0) this.#removeAt(slot);
   }
 
