@@ -6,7 +6,6 @@ export { ZSet } from './zset.ts';
 export { Circuit, CircuitBuilder, Stream, createOperator } from './circuit.ts';
 export type { JoinOptions, TopKOptions, StepInputs } from './circuit.ts';
 export type { AggregateSpec, CircuitDefinition, JoinKind, NodeDefinition, NodeSpec, SortKey } from './spec.ts';
-export { emptyAggregateValue } from './spec.ts';
 export { compareBySortKeys, totalOrder } from './order.ts';
 export { Arrangement, OrderedBag, RowBag } from './state.ts';
 export type { GroupCodec } from './state.ts';

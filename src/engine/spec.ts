@@ -12,7 +12,7 @@
  *   group-by keys group NULLs together (SQL's GROUP BY).
  */
 
-import type { Row, Value } from '../core/index.ts';
+import type { Row } from '../core/index.ts';
 
 export interface SortKey {
   column: number;
@@ -64,9 +64,4 @@ export interface CircuitDefinition {
   readonly nodes: readonly NodeDefinition[];
   readonly inputs: ReadonlyMap<string, number>;
   readonly outputs: ReadonlyMap<string, number>;
-}
-
-/** The aggregate value of an empty group (what a global aggregate over no rows returns). */
-export function emptyAggregateValue(spec: AggregateSpec): Value {
-  return spec.kind === 'count' || spec.kind === 'count_distinct' ? 0 : null;
 }

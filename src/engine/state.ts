@@ -501,24 +501,8 @@ export class OrderedBag<T> {
 
   /**
    * The items at multiset positions [offset, offset + limit) in order, counting each item as many
-   * times as its positive weight, as `[item, count]` runs.
+   * times as its positive weight, into `items` and `counts` (cleared first) as runs.
    */
-  window(offset: number, limit: number): Array<[T, number]> {
-    const out: Array<[T, number]> = [];
-    let position = 0;
-    const end = offset + limit;
-    for (let i = 0; i < this.items.length && position < end; i++) {
-      const weight = this.weights[i]!;
-      if (weight <= 0) continue;
-      const from = Math.max(position, offset);
-      const to = Math.min(position + weight, end);
-      if (to > from) out.push([this.items[i]!, to - from]);
-      position += weight;
-    }
-    return out;
-  }
-
-  /** Like `window`, into the given arrays (cleared first): the items, and how many times each counts. */
   windowInto(offset: number, limit: number, items: T[], counts: number[]): void {
     items.length = 0;
     counts.length = 0;

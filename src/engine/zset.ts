@@ -205,11 +205,4 @@ export class ZSet {
     for (let i = 0; i < this.rows.length; i++) yield [this.rows[i]!, this.weights[i]!];
   }
 
-  /** The rows of a consolidated Z-set with positive weights, each repeated weight times. */
-  toMultiset(): Row[] {
-    const out: Row[] = [];
-    const consolidated = this.sorted();
-    for (let i = 0; i < consolidated.length; i++) for (let w = 0; w < consolidated.weights[i]!; w++) out.push(consolidated.rows[i]!);
-    return out;
-  }
 }

@@ -16,7 +16,7 @@
 import { ByteReader, ByteWriter } from '../../core/index.ts';
 import { canonicalInteger, compareValues, Decimal, hashValue, type Row, type Value } from '../../core/index.ts';
 import { totalOrder } from '../order.ts';
-import type { AggregateSpec } from '../spec.ts';
+import type { AggregateSpec, SortKey } from '../spec.ts';
 import { OrderedBag, RowBag, rowItem, valueItem } from '../state.ts';
 
 export interface Accumulator {
@@ -380,7 +380,7 @@ class Collect implements Accumulator {
   readonly separator: string | undefined;
   readonly compare: (a: Row, b: Row) => number;
   rows: OrderedBag<Row>;
-  constructor(column: number, orderBy: readonly import('../spec.ts').SortKey[], separator: string | undefined) {
+  constructor(column: number, orderBy: readonly SortKey[], separator: string | undefined) {
     this.column = column;
     this.separator = separator;
     this.compare = totalOrder([...orderBy, { column }]);

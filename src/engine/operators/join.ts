@@ -12,7 +12,7 @@
  */
 
 import type { ByteReader, ByteWriter } from '../../core/index.ts';
-import { hashColumns, hashRow, type Row, type Value } from '../../core/index.ts';
+import { hashColumns, type Row, type Value } from '../../core/index.ts';
 import type { Operator } from '../operator.ts';
 import type { JoinKind } from '../spec.ts';
 import { Arrangement, JoinState, RowBag } from '../state.ts';
@@ -24,7 +24,6 @@ export function hasNullIn(row: Row, columns: readonly number[]): boolean {
   for (let i = 0; i < columns.length; i++) if (row[columns[i]!] === null) return true;
   return false;
 }
-
 
 /** `left` then `right` in one new row (faster than concat on the hot path). */
 function joinRows(left: Row, right: Row): Row {

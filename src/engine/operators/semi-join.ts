@@ -11,9 +11,9 @@
  */
 
 import type { ByteReader, ByteWriter } from '../../core/index.ts';
-import { hashColumns, hashRow, type Row } from '../../core/index.ts';
+import { hashColumns, type Row } from '../../core/index.ts';
 import type { Operator } from '../operator.ts';
-import { JoinState, RowBag } from '../state.ts';
+import { JoinState } from '../state.ts';
 import { ZSet } from '../zset.ts';
 import { hasNullIn, KeySet, matchesIn, type Residual } from './join.ts';
 

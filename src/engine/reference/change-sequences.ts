@@ -149,7 +149,7 @@ export function formatRow(row: Row): string {
 
 export function formatZSet(zset: ZSet): string {
   if (zset.isEmpty) return '{}';
-  return `{ ${[...zset.entries()].map(([row, weight]) => `${formatRow(row)} ×${weight}`).join(', ')} }`;
+  return `{ ${[...zset.sorted().entries()].map(([row, weight]) => `${formatRow(row)} ×${weight}`).join(', ')} }`;
 }
 
 export function formatSteps(steps: readonly Step[]): string {
