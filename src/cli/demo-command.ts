@@ -82,6 +82,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
           rows.push([order.id, order.customer_id, order.product, Decimal.parse(order.amount)]);
         }
         const { top: changes } = view.step({ orders: ZSet.inserts(rows) });
+        // Deltas list deletes before inserts: a product whose revenue changed is replaced, not lost.
         for (const [row, weight] of changes!.entries()) {
           if (weight < 0) top.delete(String(row[0]));
           else top.set(String(row[0]), row);

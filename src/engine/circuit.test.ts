@@ -32,3 +32,19 @@ test('a step that fails midway stops the circuit with an error naming the cause'
   assert.throws(() => circuit.step({ orders: ZSet.inserts([[2, 7, 'five']]) }), /sum needs numbers, not string/);
   assert.throws(() => circuit.step({ orders: ZSet.inserts([[3, 7, 1]]) }), (error: Error & { code?: string; hint?: string }) => error.code === 'engine.failed' && /stopped at step 2: sum needs numbers/.test(error.message) && /restore the last checkpoint/.test(error.hint ?? ''));
 });
+
+test('an output delta lists its deletes before its inserts, so keyed consumers apply updates safely', () => {
+  const builder = new CircuitBuilder();
+  const orders = builder.input('orders', 3);
+  // Revenue per product, top 3: each order moves a product's row within the window.
+  const revenue = orders.aggregate([1], [{ kind: 'sum', column: 2 }]);
+  builder.output('top', revenue.topK({ orderBy: [{ column: 1, descending: true }], limit: 3 }));
+  const circuit = builder.build();
+  const products = ['lamp', 'desk', 'mug', 'rug', 'clock'];
+  circuit.step({ orders: ZSet.inserts(products.map((product, i) => [i, product, 10 * (5 - i)])) });
+  // The leader keeps growing: its row moves up within the window (the new row sorts before the old).
+  for (let step = 0; step < 20; step++) {
+    const { top } = circuit.step({ orders: ZSet.inserts([[100 + step, 'lamp', 1 + (step % 5)]]) });
+    assert.deepEqual(top!.weights, [-1, 1], 'one product row replaced, its delete first');
+  }
+});

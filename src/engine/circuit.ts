@@ -14,7 +14,8 @@
  * - Deterministic: the integral of every output depends only on the integral of the inputs, never
  *   on how changes were cut into steps (delay and differentiate are the exception by definition:
  *   they are about steps).
- * - Step outputs are consolidated; inputs may be unconsolidated and are never mutated.
+ * - Step outputs are consolidated, with their deletes before their inserts; inputs may be
+ *   unconsolidated and are never mutated.
  */
 
 import { DefiniteError } from '../core/index.ts';
@@ -250,7 +251,7 @@ export class Circuit {
 
   /**
    * Runs one step: each named input's delta (absent inputs are empty), and returns each output's
-   * delta, consolidated.
+   * delta, consolidated, deletes first.
    */
   step(inputs: StepInputs): Record<string, ZSet> {
     if (this.#failure) {
@@ -289,7 +290,7 @@ export class Circuit {
     }
     this.#steps++;
     const outputs: Record<string, ZSet> = {};
-    for (const [name, id] of this.#outputNodes) outputs[name] = values[id]!.consolidate();
+    for (const [name, id] of this.#outputNodes) outputs[name] = values[id]!.consolidate().deletesFirst();
     // Drop references to this step's deltas so they can be collected.
     values.fill(ZSet.empty);
     for (let n = 0; n < run.length; n++) run[n]!.args.fill(ZSet.empty);

@@ -186,6 +186,30 @@ export class ZSet {
     return result;
   }
 
+  /**
+   * The same entries with every delete (negative weight) before every insert, so that a consumer
+   * applying changes one by one to a keyed store (delete the old row, insert the new) never drops
+   * an update. Entries keep their relative order; a Z-set already in that order is returned as is.
+   */
+  deletesFirst(): ZSet {
+    const { rows, weights } = this;
+    let sawInsert = false;
+    let ordered = true;
+    for (let i = 0; i < weights.length; i++) {
+      if (weights[i]! > 0) sawInsert = true;
+      else if (sawInsert) {
+        ordered = false;
+        break;
+      }
+    }
+    if (ordered) return this;
+    const out = new ZSet();
+    for (let i = 0; i < rows.length; i++) if (weights[i]! < 0) out.add(rows[i]!, weights[i]!);
+    for (let i = 0; i < rows.length; i++) if (weights[i]! > 0) out.add(rows[i]!, weights[i]!);
+    out.consolidated = this.consolidated;
+    return out;
+  }
+
   /** Consolidated and sorted by `compareRows`: one canonical form per Z-set (for display and tests). */
   sorted(): ZSet {
     const consolidated = this.consolidate();
