@@ -264,8 +264,10 @@ export class Circuit {
     }
     const given = inputs instanceof Map ? inputs : undefined;
     const record = given ? undefined : (inputs as Readonly<Record<string, ZSet>>);
-    for (const name of given ? given.keys() : Object.keys(record!)) {
-      if (!this.definition.inputs.has(name)) throw new DefiniteError('engine.input', `the circuit has no input named "${name}"`, `its inputs are: ${[...this.definition.inputs.keys()].join(', ')}`);
+    if (given) {
+      for (const name of given.keys()) this.#checkInputName(name);
+    } else {
+      for (const name in record) this.#checkInputName(name);
     }
     const values = this.#values;
     for (const { id, name, arity } of this.#inputNodes) {
@@ -295,6 +297,10 @@ export class Circuit {
     values.fill(ZSet.empty);
     for (let n = 0; n < run.length; n++) run[n]!.args.fill(ZSet.empty);
     return outputs;
+  }
+
+  #checkInputName(name: string): void {
+    if (!this.definition.inputs.has(name)) throw new DefiniteError('engine.input', `the circuit has no input named "${name}"`, `its inputs are: ${[...this.definition.inputs.keys()].join(', ')}`);
   }
 
   /** Writes every operator's state. */

@@ -23,13 +23,19 @@ class Group {
   /** count(*): the group's net number of rows. */
   count = 0;
   readonly accumulators: Accumulator[];
-  /** The step in which this group was last touched, and its result row before that step. */
+  /** The step in which this group was last touched, its result row before that step, and its key hash. */
   touchedAt = -1;
   before: Row | undefined;
+  hash = 0;
   constructor(key: Row, accumulators: Accumulator[]) {
     this.key = key;
     this.accumulators = accumulators;
   }
+}
+
+const identityCache: number[][] = [];
+function identity(length: number): number[] {
+  return (identityCache[length] ??= Array.from({ length }, (_, i) => i));
 }
 
 export class AggregateOperator implements Operator {
@@ -77,14 +83,14 @@ export class AggregateOperator implements Operator {
     const step = ++this.#step;
     const { rows, weights } = delta!;
     const groupBy = this.#groupBy;
-    const touched: Array<[Row, Group, number]> = [];
+    const touched: Group[] = [];
     const create = this.#create;
     if (this.#global && step === 1) {
       // The global group exists from the first step, even over no rows, and had no row before it.
       const group = this.#groups.findOrCreate(0, [], [], create);
       group.touchedAt = step;
       group.before = undefined;
-      touched.push([[], group, 0]);
+      touched.push(group);
     }
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
@@ -95,21 +101,23 @@ export class AggregateOperator implements Operator {
       if (group.touchedAt !== step) {
         group.touchedAt = step;
         group.before = this.#result(group);
-        touched.push([row, group, hash]);
+        group.hash = hash;
+        touched.push(group);
       }
       group.count += weight;
       const accumulators = group.accumulators;
       for (let a = 0; a < accumulators.length; a++) accumulators[a]!.add(row, weight);
     }
     const out = new ZSet();
-    for (const [row, group, hash] of touched) {
+    for (let t = 0; t < touched.length; t++) {
+      const group = touched[t]!;
       const after = this.#result(group);
       const before = group.before;
       group.before = undefined;
       if (before && after && rowsEqual(before, after)) continue;
       if (before) out.add(before, -1);
       if (after) out.add(after, 1);
-      if (group.count === 0 && !this.#global && group.accumulators.every((accumulator) => accumulator.empty())) this.#groups.delete(hash, row, groupBy);
+      if (group.count === 0 && !this.#global && group.accumulators.every((accumulator) => accumulator.empty())) this.#groups.delete(group.hash, group.key, identity(group.key.length));
     }
     // Each group emits at most its old and its new row, which differ; rows of different groups differ in their keys.
     return out.asConsolidated();

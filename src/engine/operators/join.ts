@@ -46,6 +46,8 @@ export function matchesIn(row: Row, other: RowBag | undefined, residual: Residua
 
 /** A set of keys (tuples of key values), found by hash and confirmed by value. */
 export class KeySet {
+  /** The empty set, shared by steps that need no recomputation (no allocation on the hot path). */
+  static readonly none: KeySet = new KeySet();
   readonly #keys = new Arrangement<Row>();
   /** Each key with its hash, in insertion order. */
   readonly list: Array<[number, Row]> = [];
@@ -96,9 +98,10 @@ export class JoinOperator implements Operator {
   step([left, right]: readonly ZSet[]): ZSet {
     const out = new ZSet();
     // Keys whose padding is recomputed: where the other side changes this step.
-    const recompute = new KeySet();
-    if (this.#padLeft) recompute.addAll(right!, this.#rightKey);
-    if (this.#padRight) recompute.addAll(left!, this.#leftKey);
+    const needed = (this.#padLeft && !right!.isEmpty) || (this.#padRight && !left!.isEmpty);
+    const recompute = needed ? new KeySet() : KeySet.none;
+    if (this.#padLeft && needed) recompute.addAll(right!, this.#rightKey);
+    if (this.#padRight && needed) recompute.addAll(left!, this.#leftKey);
     for (const [hash, key] of recompute.list) this.#pad(hash, key, -1, out);
     this.#applyLeft(left!, out, recompute);
     this.#applyRight(right!, out, recompute);

@@ -35,8 +35,8 @@ export class SemiJoinOperator implements Operator {
 
   step([left, right]: readonly ZSet[]): ZSet {
     const out = new ZSet();
-    const recompute = new KeySet();
-    recompute.addAll(right!, this.#rightKey);
+    const recompute = right!.isEmpty ? KeySet.none : new KeySet();
+    if (!right!.isEmpty) recompute.addAll(right!, this.#rightKey);
     for (const [hash, key] of recompute.list) this.#emitKey(hash, key, -1, out);
     const { rows, weights } = left!;
     const leftKey = this.#leftKey;
