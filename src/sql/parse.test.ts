@@ -71,7 +71,7 @@ test('semicolons inside strings, identifiers, dollar quotes and comments do not 
 
 test('errors name the file, line and column, show the line with a caret, and hint at the fix', async () => {
   const cases: Array<[string, RegExp, RegExp | undefined]> = [
-    ["SELECT 1;\nCREATE SOURCE shop FROM ORACLE 'x'", /^bad\.sql:2:25: expected POSTGRES or MYSQL, found "oracle"\n  CREATE SOURCE shop FROM ORACLE 'x'\n {26}\^$/, /PostgreSQL and from MySQL or MariaDB/],
+    ["SELECT 1;\nCREATE SOURCE shop FROM ORACLE 'x'", /^bad\.sql:2:25: expected POSTGRES, MYSQL or FILE, found "oracle"\n  CREATE SOURCE shop FROM ORACLE 'x'\n {26}\^$/, /PostgreSQL and from MySQL or MariaDB/],
     ['SELECT title\nFROM products\nWHERE WHERE x', /^bad\.sql:3:7: syntax error at or near "WHERE"/, /just before "WHERE"/],
     ['SELECT (1', /^bad\.sql:1:10: syntax error at end of input/, /ends too early/],
     ['CREATE SINK s FROM v INTO ELASTIC', /^bad\.sql:1:27: expected a sink target \(SEARCH, REDIS, POSTGRES, MYSQL, FILE, JETSTREAM, WEBHOOK\), found "elastic"/, undefined],

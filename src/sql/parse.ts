@@ -32,7 +32,8 @@ const SINK_TARGETS: readonly SinkTarget[] = ['search', 'redis', 'postgres', 'mys
 const SINK_TARGETS_WITH_URL: ReadonlySet<SinkTarget> = new Set(['redis', 'postgres', 'mysql', 'file', 'jetstream', 'webhook']);
 
 export type PipelineStatement =
-  | { kind: 'createSource'; name: string; connector: 'postgres' | 'mysql'; url: string; options: Map<string, string>; span: Span }
+  /** `url` is a connection URL, or for FILE the path of a JSON-lines file. */
+  | { kind: 'createSource'; name: string; connector: 'postgres' | 'mysql' | 'file'; url: string; options: Map<string, string>; span: Span }
   | { kind: 'createSink'; name: string; from: string[]; target: SinkTarget; url: string | undefined; options: Map<string, string>; span: Span }
   | { kind: 'drop'; object: 'source' | 'sink'; name: string; ifExists: boolean; span: Span }
   /** Any other statement, as PostgreSQL's parser gives it (SelectStmt, ViewStmt, CreateStmt, InsertStmt, …). */
@@ -327,11 +328,14 @@ function parseOwnStatement(tokens: Token[], span: Span, text: string, file: stri
     const name = reader.name("the source's name");
     reader.keyword('from');
     const connectorToken = reader.peek();
-    if (connectorToken?.kind !== 'word' || (connectorToken.value !== 'postgres' && connectorToken.value !== 'mysql')) {
-      return reader.fail('expected POSTGRES or MYSQL', 'Sluice captures changes from PostgreSQL and from MySQL or MariaDB; tables fed by applications are CREATE TABLE');
+    if (connectorToken?.kind !== 'word' || !['postgres', 'mysql', 'file'].includes(connectorToken.value)) {
+      return reader.fail('expected POSTGRES, MYSQL or FILE', 'Sluice captures changes from PostgreSQL and from MySQL or MariaDB, and reads JSON-lines files; tables fed by applications are CREATE TABLE');
     }
-    const connector = reader.keyword('postgres', 'mysql') as 'postgres' | 'mysql';
-    const url = reader.string(`the ${connector === 'postgres' ? 'PostgreSQL' : 'MySQL'} URL`, `for example '${connector}://user@127.0.0.1/database'`);
+    const connector = reader.keyword('postgres', 'mysql', 'file') as 'postgres' | 'mysql' | 'file';
+    const url =
+      connector === 'file'
+        ? reader.string('the path of the JSON-lines file', "for example 'events.jsonl'")
+        : reader.string(`the ${connector === 'postgres' ? 'PostgreSQL' : 'MySQL'} URL`, `for example '${connector}://user@127.0.0.1/database'`);
     statement = { kind: 'createSource', name, connector, url, options: parseWith(reader), span };
   } else {
     const name = reader.name("the sink's name");
