@@ -23,6 +23,10 @@ export class ZSet {
    */
   consolidated = false;
 
+  /**
+   * A Z-set over the given arrays, which it takes over without copying: the caller must not
+   * change them (or the rows in them) afterwards.
+   */
   constructor(rows: Row[] = [], weights: number[] = []) {
     if (rows.length !== weights.length) throw new RangeError(`a Z-set needs one weight per row (${rows.length} rows, ${weights.length} weights)`);
     this.rows = rows;
