@@ -7,6 +7,7 @@ import { SluiceError } from '../core/errors.ts';
 import { demoCommand } from './demo-command.ts';
 import { logCommand } from './log-command.ts';
 import { UsageError } from './arguments.ts';
+import { pipeCommand } from './pipe-command.ts';
 
 const usage = `sluice — keeps derived data in sync through a durable log
 
@@ -20,8 +21,11 @@ Usage:
                                              NDJSON records with their offsets
   sluice log topics [--data DIR]             topics with their partitions and offsets
 
+  sluice 'SOURCE | STAGE | … | SINK'         the pipe one-liner: for now, shows the pipeline it
+                                             compiles to (running it comes with the runtime)
+
 Defaults: --data ./.sluice, --persist syncData.
-Still to come (see the issues): up, run, check, slt and the pipe one-liner.`;
+Still to come (see the issues): up, run, check, slt, and running pipes.`;
 
 const later: Record<string, string> = {
   up: 'the pipeline runtime',
@@ -45,6 +49,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${usage}\n`);
         return command === undefined ? 2 : 0;
       default:
+        if (command.includes('|') || /^[a-z][a-z0-9+.-]*:/i.test(command)) return await pipeCommand(command, rest);
         if (command in later) {
           process.stderr.write(`sluice: \`sluice ${command}\` is not built yet; it arrives with ${later[command]}.\n`);
           return 2;

@@ -1,0 +1,25 @@
+/**
+ * The pipe one-liner from the shell: until the runtime lands it compiles, shows the pipeline it
+ * stands for, and says running is not built yet; a bad pipe is reported at its column.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+const sluice = path.resolve(import.meta.dirname, '../../bin/sluice.js');
+const run = (args: string[]) => spawnSync(process.execPath, [sluice, ...args], { encoding: 'utf8', timeout: 30_000 });
+
+test("the seed's pipe compiles into its pipeline, and running it says what is missing", () => {
+  const result = run(['mysql://shop@localhost/shop?tables=products | where price > 0 | search']);
+  assert.equal(result.status, 2);
+  assert.match(result.stdout, /CREATE SOURCE pipe_source FROM MYSQL 'mysql:\/\/shop@localhost\/shop' WITH \(tables = 'products'\);\nCREATE VIEW pipe_1 AS SELECT \* FROM pipe_source\.products WHERE price > 0;\nCREATE SINK pipe_sink FROM pipe_1 INTO SEARCH;/);
+  assert.match(result.stderr, /running pipelines is not built yet/);
+});
+
+test('a bad pipe is reported at its column with a hint', () => {
+  const result = run(['orders | frobnicate x | search']);
+  assert.equal(result.status, 2);
+  assert.match(result.stderr, /^sluice: column 10: "frobnicate" is not a stage\n  orders \| frobnicate x \| search\n {11}\^\n  hint: a stage is one of/);
+  assert.equal(result.stdout, '');
+});
