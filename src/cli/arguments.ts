@@ -1,6 +1,6 @@
 /** Command-line argument parsing shared by the commands: node:util's parseArgs, strict. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { DefiniteError } from '../core/errors.ts';
+import { DefiniteError } from '../core/index.ts';
 import type { PersistMode } from '../log/index.ts';
 
 /** Bad usage: the message is printed with the usage text, exit code 2. */

@@ -9,7 +9,7 @@
  */
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { DefiniteError } from '../core/errors.ts';
+import { DefiniteError } from '../core/index.ts';
 import { FileLog, partitionForKey, type AppendRecord, type LogRecord } from '../log/index.ts';
 import { UsageError, dataOption, parseCommand, persistMode, wholeNumber } from './arguments.ts';
 

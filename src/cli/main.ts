@@ -3,7 +3,7 @@
  * this one parses the command name, runs it, and turns errors into a message and an exit code:
  * 0 done, 1 failed (with some input rejected or an error), 2 bad usage or bad definition.
  */
-import { SluiceError } from '../core/errors.ts';
+import { SluiceError } from '../core/index.ts';
 import { demoCommand } from './demo-command.ts';
 import { logCommand } from './log-command.ts';
 import { UsageError } from './arguments.ts';

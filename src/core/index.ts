@@ -16,7 +16,6 @@ export {
   compareValues,
   compareRows,
   describe,
-  isValue,
 } from './value.ts';
 export type { Value, Row, ValueArray, TimestampKind } from './value.ts';
 export { ByteReader, ByteWriter } from './value-codec.ts';

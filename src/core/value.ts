@@ -99,10 +99,6 @@ export class Decimal {
     return a < b ? -1 : a > b ? 1 : 0;
   }
 
-  toNumber(): number {
-    return Number(this.toString());
-  }
-
   toString(): string {
     const negative = this.mantissa < 0n;
     const digits = (negative ? -this.mantissa : this.mantissa).toString();
@@ -129,10 +125,6 @@ export class Timestamp {
   constructor(kind: TimestampKind, micros: bigint) {
     this.kind = kind;
     this.micros = micros;
-  }
-
-  static fromDate(kind: TimestampKind, date: Date): Timestamp {
-    return new Timestamp(kind, BigInt(date.getTime()) * 1000n);
   }
 
   toString(): string {
@@ -503,18 +495,3 @@ export function describe(value: unknown): string {
   return String(value);
 }
 
-/** Whether something is a Sluice value (used to validate rows handed to the engine). */
-export function isValue(value: unknown): value is Value {
-  switch (typeof value) {
-    case 'number':
-    case 'string':
-    case 'boolean':
-    case 'bigint':
-      return true;
-    case 'object':
-      if (Array.isArray(value)) return value.every(isValue);
-      return value === null || value instanceof Uint8Array || value instanceof Decimal || value instanceof Timestamp || value instanceof Json;
-    default:
-      return false;
-  }
-}

@@ -18,9 +18,7 @@
  *   unconsolidated and are never mutated.
  */
 
-import { DefiniteError } from '../core/index.ts';
-import type { ByteReader, ByteWriter } from '../core/index.ts';
-import type { Row } from '../core/index.ts';
+import { DefiniteError, type ByteReader, type ByteWriter, type Row } from '../core/index.ts';
 import type { Operator } from './operator.ts';
 import { AggregateOperator } from './operators/aggregate.ts';
 import { DistinctOperator } from './operators/distinct.ts';

@@ -14,8 +14,7 @@
  *   order (top-k, string_agg, min/max) uses an `OrderedBag` with a total order.
  */
 
-import { ByteReader, ByteWriter } from '../core/index.ts';
-import { columnsEqual, hashRow, rowsEqual, valuesEqual, type Row, type Value } from '../core/index.ts';
+import { ByteReader, ByteWriter, columnsEqual, hashRow, rowsEqual, valuesEqual, type Row, type Value } from '../core/index.ts';
 
 /** How an arrangement's groups are written to and read from a checkpoint. */
 export interface GroupCodec<G> {
@@ -25,7 +24,8 @@ export interface GroupCodec<G> {
 }
 
 const identityColumnsCache: number[][] = [];
-function identityColumns(length: number): number[] {
+/** The columns 0 … length − 1 (shared arrays: callers must not change them). */
+export function identityColumns(length: number): number[] {
   return (identityColumnsCache[length] ??= Array.from({ length }, (_, i) => i));
 }
 
@@ -109,6 +109,11 @@ export class Arrangement<G> {
     }
     if (weight !== 0) this.#insertAt(-1 - slot, hash, columns.length === 1 ? this.#stored1(row[columns[0]!]!) : this.#stored(keyOf(row, columns)), weight);
     return 0;
+  }
+
+  /** Removes the group of a key given as a row of key values. */
+  deleteKey(hash: number, key: Row): void {
+    this.delete(hash, key, identityColumns(key.length));
   }
 
   /** Removes a key's group. */

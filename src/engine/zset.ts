@@ -41,13 +41,6 @@ export class ZSet {
     return this;
   }
 
-  /** A Z-set from `[row, weight]` pairs. */
-  static of(entries: Iterable<readonly [Row, number]>): ZSet {
-    const zset = new ZSet();
-    for (const [row, weight] of entries) zset.add(row, weight);
-    return zset;
-  }
-
   /** Inserts (weight +1 each). */
   static inserts(rows: Iterable<Row>): ZSet {
     const list = [...rows];
@@ -97,13 +90,6 @@ export class ZSet {
     const sum = new ZSet(this.rows.slice(), this.weights.slice());
     sum.addAll(other);
     return sum;
-  }
-
-  /** The sum of weights: the net number of rows. */
-  count(): number {
-    let total = 0;
-    for (const weight of this.weights) total += weight;
-    return total;
   }
 
   /**

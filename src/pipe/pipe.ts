@@ -138,7 +138,8 @@ export function compilePipe(pipe: string): CompiledPipe {
     // Map the error's place in the generated SQL back into the pipe.
     const offset = offsetOf(sql, error.line, error.column);
     const origin = origins.find((each) => offset >= each.generated && offset <= each.generated + each.length);
-    const at = origin ? origin.pipe + (offset - origin.generated) : (segments.find((segment) => segment.offset <= pipe.length)?.offset ?? 0);
+    // Outside every fragment the error is in what the source became: point at the source.
+    const at = origin ? origin.pipe + (offset - origin.generated) : segments[0]!.offset;
     const what = error.message.split('\n')[0]!.replace(/^pipe:\d+:\d+: /, '');
     throw new PipeError(pipe, Math.min(at, pipe.length), what, error.hint);
   }

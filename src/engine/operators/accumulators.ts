@@ -13,8 +13,7 @@
  *   non-NULL input is NULL, except counts, which are 0.
  */
 
-import { ByteReader, ByteWriter } from '../../core/index.ts';
-import { canonicalInteger, compareValues, Decimal, hashValue, type Row, type Value } from '../../core/index.ts';
+import { ByteReader, ByteWriter, canonicalInteger, compareValues, Decimal, hashValue, type Row, type Value } from '../../core/index.ts';
 import { totalOrder } from '../order.ts';
 import type { AggregateSpec, SortKey } from '../spec.ts';
 import { OrderedBag, RowBag, rowItem, valueItem } from '../state.ts';

@@ -9,8 +9,7 @@
  * group-by columns the one global group always exists (SQL: `SELECT count(*) FROM empty` is 0).
  */
 
-import type { ByteReader, ByteWriter } from '../../core/index.ts';
-import { hashColumns, rowsEqual, type Row, type Value } from '../../core/index.ts';
+import { type ByteReader, type ByteWriter, hashColumns, rowsEqual, type Row, type Value } from '../../core/index.ts';
 import type { Operator } from '../operator.ts';
 import type { AggregateSpec } from '../spec.ts';
 import { Arrangement, type GroupCodec } from '../state.ts';
@@ -31,11 +30,6 @@ class Group {
     this.key = key;
     this.accumulators = accumulators;
   }
-}
-
-const identityCache: number[][] = [];
-function identity(length: number): number[] {
-  return (identityCache[length] ??= Array.from({ length }, (_, i) => i));
 }
 
 export class AggregateOperator implements Operator {
@@ -64,11 +58,7 @@ export class AggregateOperator implements Operator {
     };
   }
 
-  readonly #create = (key: Row): Group => this.#newGroup(key);
-
-  #newGroup(key: Row): Group {
-    return new Group(key, this.#specs.map(createAccumulator));
-  }
+  readonly #newGroup = (key: Row): Group => new Group(key, this.#specs.map(createAccumulator));
 
   #result(group: Group): Row | undefined {
     if (group.count <= 0 && !this.#global) return undefined;
@@ -84,7 +74,7 @@ export class AggregateOperator implements Operator {
     const { rows, weights } = delta!;
     const groupBy = this.#groupBy;
     const touched: Group[] = [];
-    const create = this.#create;
+    const create = this.#newGroup;
     if (this.#global && step === 1) {
       // The global group exists from the first step, even over no rows, and had no row before it.
       const group = this.#groups.findOrCreate(0, [], [], create);
@@ -117,7 +107,7 @@ export class AggregateOperator implements Operator {
       if (before && after && rowsEqual(before, after)) continue;
       if (before) out.add(before, -1);
       if (after) out.add(after, 1);
-      if (group.count === 0 && !this.#global && group.accumulators.every((accumulator) => accumulator.empty())) this.#groups.delete(group.hash, group.key, identity(group.key.length));
+      if (group.count === 0 && !this.#global && group.accumulators.every((accumulator) => accumulator.empty())) this.#groups.deleteKey(group.hash, group.key);
     }
     // Each group emits at most its old and its new row, which differ; rows of different groups differ in their keys.
     return out.asConsolidated();

@@ -6,10 +6,9 @@
  * State: the integrated weight of every row (an arrangement keyed by the whole row).
  */
 
-import type { ByteReader, ByteWriter } from '../../core/index.ts';
-import { hashRow } from '../../core/index.ts';
+import { type ByteReader, type ByteWriter, hashRow } from '../../core/index.ts';
 import type { Operator } from '../operator.ts';
-import { Arrangement, type GroupCodec } from '../state.ts';
+import { Arrangement, identityColumns, type GroupCodec } from '../state.ts';
 import { ZSet } from '../zset.ts';
 
 const weightCodec: GroupCodec<number> = {
@@ -17,16 +16,12 @@ const weightCodec: GroupCodec<number> = {
   restore: (reader) => reader.signed(),
 };
 
-function allColumns(length: number): number[] {
-  return Array.from({ length }, (_, i) => i);
-}
-
 export class DistinctOperator implements Operator {
   readonly #weights = new Arrangement<number>();
-  readonly #columns: number[];
+  readonly #columns: readonly number[];
 
   constructor(arity: number) {
-    this.#columns = allColumns(arity);
+    this.#columns = identityColumns(arity);
   }
 
   step([delta]: readonly ZSet[]): ZSet {

@@ -11,8 +11,7 @@
  * before and after the step (symmetrically for right padding). Inner joins do no padding work.
  */
 
-import type { ByteReader, ByteWriter } from '../../core/index.ts';
-import { hashColumns, type Row, type Value } from '../../core/index.ts';
+import { type ByteReader, type ByteWriter, hashColumns, type Row, type Value } from '../../core/index.ts';
 import type { Operator } from '../operator.ts';
 import type { JoinKind } from '../spec.ts';
 import { Arrangement, JoinState, RowBag } from '../state.ts';
@@ -56,20 +55,16 @@ export class KeySet {
     for (const row of delta.rows) {
       if (hasNullIn(row, columns)) continue;
       const hash = hashColumns(row, columns);
-      if (this.#keys.find(hash, row, columns) !== undefined) continue;
-      const key = columns.map((column) => row[column]!);
-      this.#keys.set(hash, key, identity(columns.length), key);
-      this.list.push([hash, key]);
+      this.#keys.findOrCreate(hash, row, columns, (key) => {
+        this.list.push([hash, key]);
+        return key;
+      });
     }
   }
 
   has(hash: number, row: Row, columns: readonly number[]): boolean {
     return this.list.length > 0 && this.#keys.find(hash, row, columns) !== undefined;
   }
-}
-
-function identity(length: number): number[] {
-  return Array.from({ length }, (_, i) => i);
 }
 
 export class JoinOperator implements Operator {
@@ -100,8 +95,10 @@ export class JoinOperator implements Operator {
     // Keys whose padding is recomputed: where the other side changes this step.
     const needed = (this.#padLeft && !right!.isEmpty) || (this.#padRight && !left!.isEmpty);
     const recompute = needed ? new KeySet() : KeySet.none;
-    if (this.#padLeft && needed) recompute.addAll(right!, this.#rightKey);
-    if (this.#padRight && needed) recompute.addAll(left!, this.#leftKey);
+    if (needed) {
+      if (this.#padLeft) recompute.addAll(right!, this.#rightKey);
+      if (this.#padRight) recompute.addAll(left!, this.#leftKey);
+    }
     for (const [hash, key] of recompute.list) this.#pad(hash, key, -1, out);
     this.#applyLeft(left!, out, recompute);
     this.#applyRight(right!, out, recompute);

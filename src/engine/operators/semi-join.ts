@@ -10,8 +10,7 @@
  * are the SQL layer's: it plans them over this operator.)
  */
 
-import type { ByteReader, ByteWriter } from '../../core/index.ts';
-import { hashColumns, type Row } from '../../core/index.ts';
+import { type ByteReader, type ByteWriter, hashColumns, type Row } from '../../core/index.ts';
 import type { Operator } from '../operator.ts';
 import { JoinState } from '../state.ts';
 import { ZSet } from '../zset.ts';

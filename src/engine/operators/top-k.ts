@@ -9,8 +9,7 @@
  * after the step (no offset) needs no windows: its output is the change of each touched row.
  */
 
-import type { ByteReader, ByteWriter } from '../../core/index.ts';
-import { hashColumns, type Row } from '../../core/index.ts';
+import { type ByteReader, type ByteWriter, hashColumns, type Row } from '../../core/index.ts';
 import type { Operator } from '../operator.ts';
 import { totalOrder } from '../order.ts';
 import type { SortKey } from '../spec.ts';
@@ -28,7 +27,6 @@ interface Group {
   changes: number;
 }
 
-
 export class TopKOperator implements Operator {
   readonly #groupBy: readonly number[];
   readonly #limit: number;
@@ -37,7 +35,7 @@ export class TopKOperator implements Operator {
   readonly #groups = new Arrangement<Group>();
   readonly #codec: GroupCodec<Group>;
   #step = 0;
-  /** Scratch space for a group's window after the step, and a pool of windows before it. */
+  /** Scratch space for a group's window after and before the step. */
   readonly #afterRows: Row[] = [];
   readonly #afterCounts: number[] = [];
   readonly #beforeRows: Row[] = [];

@@ -15,9 +15,8 @@
  *   wrong), then the file is renamed into place and the folder synced.
  */
 import path from 'node:path';
-import { replaceFileAtomically } from '../../core/storage.ts';
+import { replaceFileAtomically, CorruptionError } from '../../core/index.ts';
 import type { TopicConfig } from '../log.ts';
-import { CorruptionError } from '../../core/errors.ts';
 import { checkBatch, dataStart, encodeMark, encodeSegmentHeader, newSegmentInstance, filterBatch, markSlotFor, readBatchHeader } from './segment-format.ts';
 import { Segment, encodeIndex, indexFileName } from './segment.ts';
 import type { Partition } from './partition.ts';

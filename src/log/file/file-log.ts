@@ -14,8 +14,7 @@
  * - A read-only log takes no lock and changes no file: it can run beside the writer.
  */
 import path from 'node:path';
-import { DefiniteError } from '../../core/errors.ts';
-import { replaceFileAtomically, NodeStorage, type Storage } from '../../core/storage.ts';
+import { DefiniteError, replaceFileAtomically, NodeStorage, type Storage } from '../../core/index.ts';
 import {
   topicConfigDefaults,
   type AppendOptions,

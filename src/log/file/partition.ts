@@ -20,8 +20,7 @@
  *   have dropped the data, so nothing after the failure can be trusted to be durable).
  */
 import path from 'node:path';
-import { CorruptionError, DefiniteError, TransientError } from '../../core/errors.ts';
-import { replaceRebuildableFile, type Storage, type SyncMode } from '../../core/storage.ts';
+import { CorruptionError, DefiniteError, TransientError, replaceRebuildableFile, type Storage, type SyncMode } from '../../core/index.ts';
 import type { AppendOptions, AppendRecord, AppendResult, LogRecord, PersistMode, ProducerState, ReadOptions, ReadResult } from '../log.ts';
 import { ProducerTable, producerSnapshotName, type ProducerEntry } from './producer-state.ts';
 import {

@@ -9,7 +9,7 @@
  * - The state is derived from the log alone (batch headers carry producer id and sequence), plus
  *   snapshots written when a segment is sealed so recovery need not read the whole partition.
  */
-import { DefiniteError } from '../../core/errors.ts';
+import { DefiniteError } from '../../core/index.ts';
 import { crc32 } from './segment-format.ts';
 
 /** Batches remembered per producer, as Kafka does (max.in.flight.requests.per.connection). */

@@ -6,7 +6,7 @@
  * - `end` is the byte position after the last batch known to be whole; nothing past it is read.
  * - Index entries are batch starts in increasing offset order; the first batch is always indexed.
  */
-import type { StorageFile } from '../../core/storage.ts';
+import type { StorageFile } from '../../core/index.ts';
 import {
   checkBatch,
   crc32,

@@ -12,7 +12,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { DefiniteError } from '../../core/errors.ts';
+import { DefiniteError } from '../../core/index.ts';
 
 interface LockOwner {
   pid: number;
