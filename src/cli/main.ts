@@ -7,7 +7,6 @@ import { SluiceError } from '../core/index.ts';
 import { demoCommand } from './demo-command.ts';
 import { logCommand } from './log-command.ts';
 import { UsageError } from './arguments.ts';
-import { pipeCommand } from './pipe-command.ts';
 
 const usage = `sluice — keeps derived data in sync through a durable log
 
@@ -49,7 +48,11 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${usage}\n`);
         return command === undefined ? 2 : 0;
       default:
-        if (command.includes('|') || /^[a-z][a-z0-9+.-]*:/i.test(command)) return await pipeCommand(command, rest);
+        if (command.includes('|') || /^[a-z][a-z0-9+.-]*:/i.test(command)) {
+          // Loaded only for pipes: the log commands do not pay for PostgreSQL's parser.
+          const { pipeCommand } = await import('./pipe-command.ts');
+          return await pipeCommand(command, rest);
+        }
         if (command in later) {
           process.stderr.write(`sluice: \`sluice ${command}\` is not built yet; it arrives with ${later[command]}.\n`);
           return 2;
