@@ -1,5 +1,17 @@
-/** Pipeline SQL: parsing now; binding, planning and lowering to circuits as they land. */
-export { parsePipeline, parsePipelineAsync, loadParser, splitStatements, lineAndColumn, SqlSyntaxError } from './parse.ts';
+/**
+ * Pipeline SQL: parsing (parse.ts), binding against a catalog (bind.ts, scalar.ts, types.ts), the
+ * relational IR (plan.ts), optimization (optimize.ts) and lowering to engine circuits (lower.ts,
+ * compile.ts). See docs/ARCHITECTURE.md ("SQL").
+ */
+export { parsePipeline, parsePipelineAsync, loadParser, splitStatements, lineAndColumn, SqlError, SqlSyntaxError } from './parse.ts';
 export type { PipelineStatement, SinkTarget, Span } from './parse.ts';
 export { resolveType, typeName, inputValue, outputValue, SUPPORTED_TYPES } from './types.ts';
 export type { SqlType, TypeKind } from './types.ts';
+export { Binder, BindError, closest, coerce, columnType, constantValue } from './bind.ts';
+export type { Catalog, TableColumn, TableSchema } from './bind.ts';
+export { explain, exprText, column, literal, type, visitExpr, tablesOf } from './plan.ts';
+export type { Column, Expr, Query, Rel, Type, OrderKey, AggregateCall } from './plan.ts';
+export { optimize } from './optimize.ts';
+export { lower, encodeKey, UNIT_INPUT } from './lower.ts';
+export { compileExpr, compilePredicate, compileRow } from './compile.ts';
+export { castFunction, compareSql, typeLabel } from './scalar.ts';

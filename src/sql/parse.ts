@@ -39,18 +39,26 @@ export type PipelineStatement =
   /** Any other statement, as PostgreSQL's parser gives it (SelectStmt, ViewStmt, CreateStmt, InsertStmt, …). */
   | { kind: 'postgres'; node: Node; text: string; span: Span };
 
-export class SqlSyntaxError extends DefiniteError {
-  override readonly name: string = 'SqlSyntaxError';
+/** An error in SQL text, positioned: `file:line:column: what`, the line, and a caret under the spot. */
+export class SqlError extends DefiniteError {
+  override readonly name: string = 'SqlError';
   readonly file: string;
   readonly line: number;
   readonly column: number;
-  constructor(file: string, text: string, offset: number, what: string, hint?: string) {
+  constructor(code: string, file: string, text: string, offset: number, what: string, hint?: string) {
     const { line, column } = lineAndColumn(text, offset);
     const lineText = text.split('\n')[line - 1] ?? '';
-    super('sql_syntax', `${file}:${line}:${column}: ${what}\n  ${lineText}\n  ${' '.repeat(Math.max(0, column - 1))}^`, hint);
+    super(code, `${file}:${line}:${column}: ${what}\n  ${lineText}\n  ${' '.repeat(Math.max(0, column - 1))}^`, hint);
     this.file = file;
     this.line = line;
     this.column = column;
+  }
+}
+
+export class SqlSyntaxError extends SqlError {
+  override readonly name: string = 'SqlSyntaxError';
+  constructor(file: string, text: string, offset: number, what: string, hint?: string) {
+    super('sql_syntax', file, text, offset, what, hint);
   }
 }
 

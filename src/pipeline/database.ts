@@ -1,0 +1,819 @@
+/**
+ * The embedded database: Sluice inside a Node program (DESIGN.md, "Embedded API"), in memory.
+ *
+ *   const db = await open();
+ *   await db.execute(`CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint, amount numeric);
+ *                     CREATE VIEW totals AS SELECT customer_id, sum(amount) AS total FROM orders GROUP BY customer_id`);
+ *   const position = await db.insert('orders', [{ id: 1, customer_id: 7, amount: '9.50' }]);
+ *   await db.settle(position);
+ *   const rows = await db.query('SELECT * FROM totals ORDER BY total DESC LIMIT 10');
+ *
+ * Every view is an engine circuit kept up to date as changes arrive: each change to a table is a
+ * step of every circuit that reads it, in creation order, and a view's output delta is the input
+ * delta of the views that read it. A one-shot SELECT is a transient view over the current
+ * contents. (The durable data directory, sources and sinks come with the pipeline runtime.)
+ *
+ * Invariants:
+ * - A statement either applies whole or not at all: its rows are checked (types, NOT NULL,
+ *   primary keys) before any table or view changes.
+ * - A view whose step fails (1/0 on a new row) stops with that error, reported when it is read;
+ *   the tables and other views carry on.
+ * - SQL INSERT follows PostgreSQL (a duplicate primary key is an error); the `insert` method is an
+ *   upsert on keyed tables (DESIGN.md: an insert of an existing key is an update).
+ */
+
+import type { Node } from 'libpg-query';
+import { Decimal, DefiniteError, Json, Timestamp, type Row, type Value } from '../core/index.ts';
+import { Circuit, CircuitBuilder, compareBySortKeys, ZSet, type SortKey } from '../engine/index.ts';
+import {
+  Binder,
+  BindError,
+  coerce,
+  columnType,
+  compileExpr,
+  encodeKey,
+  explain,
+  inputValue,
+  lower,
+  optimize,
+  outputValue,
+  parsePipelineAsync,
+  SqlError,
+  tablesOf,
+  typeLabel,
+  UNIT_INPUT,
+  type Catalog,
+  type Column,
+  type Expr,
+  type PipelineStatement,
+  type Query,
+  type Rel,
+  type SqlType,
+  type TableSchema,
+} from '../sql/index.ts';
+
+export interface OpenOptions {
+  /** The data directory. Not yet: the embedded runtime is in memory until the pipeline runtime lands. */
+  data?: string;
+}
+
+export interface StatementResult {
+  /** SELECT, INSERT, UPDATE, DELETE, CREATE TABLE, CREATE VIEW, DROP TABLE, … */
+  command: string;
+  /** Rows returned (SELECT) or changed (INSERT, UPDATE, DELETE). */
+  rowCount: number;
+  columns?: Array<{ name: string; type: string }>;
+  /** SELECT results as raw values (Decimal, Timestamp, Json, bigint …), in ORDER BY order. */
+  rows?: Value[][];
+}
+
+export interface Change {
+  op: 'insert' | 'delete';
+  row: Record<string, unknown>;
+}
+
+export interface ChangeStep {
+  position: string;
+  changes: Change[];
+}
+
+type Bag = Map<string, { row: Row; count: number }>;
+
+interface TableState {
+  schema: TableSchema;
+  rows: Bag;
+  defaults: Array<Expr | undefined>;
+}
+
+interface ViewState {
+  name: string;
+  query: Query;
+  columns: Column[];
+  circuit: Circuit;
+  /** The tables and views its circuit reads. */
+  reads: Set<string>;
+  rows: Bag;
+  failure: Error | undefined;
+  sortKeys: SortKey[];
+  subscribers: Set<(step: ChangeStep) => void>;
+}
+
+export async function open(options: OpenOptions = {}): Promise<Database> {
+  if (options.data !== undefined) {
+    throw new DefiniteError('not_built', 'a data directory for the embedded API comes with the pipeline runtime (not built yet)', 'call open() without `data` to keep everything in memory');
+  }
+  await parsePipelineAsync('SELECT 1');
+  return new Database();
+}
+
+export class Database {
+  readonly #tables = new Map<string, TableState>();
+  readonly #views = new Map<string, ViewState>();
+  readonly #indexes = new Set<string>();
+  readonly #binder: Binder;
+  #position = 0;
+  #closed = false;
+
+  constructor() {
+    const catalog: Catalog = {
+      table: (name) => this.#tables.get(name)?.schema,
+      view: (name) => {
+        const view = this.#views.get(name);
+        return view ? { name: view.name, columns: view.columns } : undefined;
+      },
+      names: () => [...this.#tables.keys(), ...this.#views.keys()],
+    };
+    this.#binder = new Binder(catalog);
+  }
+
+  /** Runs SQL statements in order; throws at the first failing one (those before it stay applied). */
+  async execute(sql: string, file = '<sql>'): Promise<StatementResult[]> {
+    this.#checkOpen();
+    const statements = await parsePipelineAsync(sql, file);
+    const results: StatementResult[] = [];
+    for (const statement of statements) results.push(this.#run(statement, sql, file));
+    return results;
+  }
+
+  /** Runs a SELECT and returns its rows as JSON-friendly objects (numeric as text, timestamps as PostgreSQL prints them). */
+  async query(sql: string): Promise<Array<Record<string, unknown>>> {
+    const results = await this.execute(sql);
+    const last = results.at(-1);
+    if (!last?.rows || !last.columns) throw new DefiniteError('sql_not_query', 'query() needs a SELECT', 'use execute() for other statements');
+    const columns = last.columns;
+    const types = this.#lastTypes;
+    return last.rows.map((row) => objectRow(row, columns.map((c) => c.name), types));
+  }
+
+  /** The rows of a view, in its ORDER BY order, as raw values. */
+  rows(view: string): Value[][] {
+    const state = this.#view(view);
+    return this.#ordered(state);
+  }
+
+  /** Adds rows to a table (objects by column name); on keyed tables an existing key is updated. */
+  async insert(table: string, rows: ReadonlyArray<Record<string, unknown>>): Promise<string> {
+    this.#checkOpen();
+    const state = this.#table(table);
+    const converted = rows.map((row, i) => this.#rowFromObject(state, row, i));
+    const delta = new ZSet();
+    const key = keyOf(state.schema);
+    const seen = new Map<string, Row>();
+    for (const row of converted) {
+      const k = key(row);
+      const previous = seen.get(k) ?? state.rows.get(k)?.row;
+      if (state.schema.primaryKey && previous) delta.add(previous, -1);
+      delta.add(row, 1);
+      if (state.schema.primaryKey) seen.set(k, row);
+    }
+    this.#apply(state, delta);
+    return this.#token();
+  }
+
+  /** Removes rows: by primary key on keyed tables (other fields ignored), else by whole row (one occurrence each). */
+  async delete(table: string, rows: ReadonlyArray<Record<string, unknown>>): Promise<string> {
+    this.#checkOpen();
+    const state = this.#table(table);
+    const delta = new ZSet();
+    const pk = state.schema.primaryKey;
+    const removed = new Map<string, number>();
+    rows.forEach((object, i) => {
+      let k: string;
+      if (pk) {
+        const keyRow: Value[] = state.schema.columns.map(() => null);
+        for (const index of pk) {
+          const column = state.schema.columns[index]!;
+          if (!(column.name in object)) throw new DefiniteError('row_invalid', `row ${i}: the key column "${column.name}" is missing`, `deleting from a keyed table needs its key: ${pk.map((p) => state.schema.columns[p]!.name).join(', ')}`);
+          keyRow[index] = fromJs(object[column.name], column.type, i, column.name);
+        }
+        k = encodeKey(keyRow, pk);
+      } else k = encodeKey(this.#rowFromObject(state, object, i), allColumns(state.schema));
+      const existing = state.rows.get(k);
+      const already = removed.get(k) ?? 0;
+      if (existing && existing.count > already) {
+        delta.add(existing.row, -1);
+        removed.set(k, already + 1);
+      }
+    });
+    this.#apply(state, delta);
+    return this.#token();
+  }
+
+  /** Resolves once every view reflects `position` (in memory, changes apply before their call returns). */
+  async settle(position?: string): Promise<void> {
+    if (position !== undefined) {
+      const n = decodeToken(position);
+      if (n > this.#position) throw new DefiniteError('position_invalid', `position ${position} is ahead of this database`, 'use a position returned by this database');
+    }
+  }
+
+  /** The changes of a view from now on, one item per step. */
+  changes(view: string): AsyncIterableIterator<ChangeStep> {
+    const state = this.#view(view);
+    const queue: ChangeStep[] = [];
+    let wake: (() => void) | undefined;
+    let done = false;
+    const subscriber = (step: ChangeStep) => {
+      queue.push(step);
+      wake?.();
+    };
+    state.subscribers.add(subscriber);
+    const iterator: AsyncIterableIterator<ChangeStep> = {
+      next: async () => {
+        while (queue.length === 0 && !done && !this.#closed) await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+        if (queue.length > 0) return { value: queue.shift()!, done: false };
+        return { value: undefined, done: true };
+      },
+      return: async () => {
+        done = true;
+        state.subscribers.delete(subscriber);
+        wake?.();
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+    };
+    this.#closers.add(() => {
+      done = true;
+      wake?.();
+    });
+    return iterator;
+  }
+
+  readonly #closers = new Set<() => void>();
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const close of this.#closers) close();
+    this.#tables.clear();
+    this.#views.clear();
+  }
+
+  /** The optimized plan of a query, as `sluice check` prints it. */
+  async explain(sql: string): Promise<string> {
+    const statements = await parsePipelineAsync(sql);
+    return statements
+      .map((statement) => {
+        if (statement.kind !== 'postgres') return `-- ${statement.kind}`;
+        const [kind, body] = nodeOf(statement.node);
+        const select = kind === 'ViewStmt' ? body.query : kind === 'SelectStmt' ? statement.node : undefined;
+        if (!select) return `-- ${kind}`;
+        return explain(this.#bind(select, statement, sql, '<sql>').rel);
+      })
+      .join('\n\n');
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  #lastTypes: Column[] = [];
+
+  #run(statement: PipelineStatement, text: string, file: string): StatementResult {
+    if (statement.kind !== 'postgres') {
+      throw new SqlError('not_built', file, text, statement.span.offset, `CREATE/DROP ${statement.kind === 'createSource' ? 'SOURCE' : statement.kind === 'createSink' ? 'SINK' : statement.object.toUpperCase()} needs the pipeline runtime (sluice up), which is not built yet`, 'the embedded API supports tables, views and queries for now');
+    }
+    try {
+      return this.#statement(statement, text, file);
+    } catch (error) {
+      if (error instanceof BindError) {
+        const at = error.location >= 0 ? statement.span.offset + error.location : statement.span.offset;
+        throw new SqlError(error.code, file, text, at, error.message, error.hint);
+      }
+      if (error instanceof DefiniteError && !(error instanceof SqlError) && error.code !== 'engine.failed') {
+        throw new SqlError(error.code, file, text, statement.span.offset, error.message, error.hint);
+      }
+      throw error;
+    }
+  }
+
+  #statement(statement: Extract<PipelineStatement, { kind: 'postgres' }>, text: string, file: string): StatementResult {
+    const [kind, body] = nodeOf(statement.node);
+    switch (kind) {
+      case 'SelectStmt': {
+        const query = this.#bind(statement.node, statement, text, file);
+        const rows = this.#evaluate(query).map((row) => row.slice(0, query.visible));
+        const columns = query.rel.columns.slice(0, query.visible);
+        this.#lastTypes = columns;
+        return { command: 'SELECT', rowCount: rows.length, columns: columns.map((c) => ({ name: c.name, type: typeLabel(c.type) })), rows };
+      }
+      case 'CreateStmt':
+        return this.#createTable(body);
+      case 'ViewStmt':
+        return this.#createView(body, statement, text, file);
+      case 'InsertStmt':
+        return this.#insertStatement(body);
+      case 'UpdateStmt':
+        return this.#updateStatement(body);
+      case 'DeleteStmt':
+        return this.#deleteStatement(body);
+      case 'DropStmt':
+        return this.#drop(body);
+      case 'IndexStmt': {
+        // Indexes change nothing here (views keep their own state); the name is remembered for DROP INDEX.
+        const name = body.idxname ?? `${body.relation.relname}_idx`;
+        this.#table(relationName(body.relation));
+        if (this.#indexes.has(name)) throw new DefiniteError('sql_duplicate', `relation "${name}" already exists`);
+        this.#indexes.add(name);
+        return { command: 'CREATE INDEX', rowCount: 0 };
+      }
+      case 'TransactionStmt':
+        throw new DefiniteError('sql_unsupported', 'transactions (BEGIN/COMMIT) are not supported yet: each statement applies on its own', 'send the changes of one transaction in one insert() call');
+      default:
+        throw new DefiniteError('sql_unsupported', `${kind.replace(/Stmt$/, '')} statements are not supported`, 'Sluice runs CREATE TABLE / VIEW, INSERT, UPDATE, DELETE, DROP and SELECT');
+    }
+  }
+
+  #bind(node: Node, _statement: unknown, _text: string, _file: string): Query {
+    const query = this.#binder.query(node as Record<string, unknown>);
+    return { ...query, rel: optimize(query.rel) };
+  }
+
+  /** Runs a query as a transient view over the current contents: its rows (all columns), ordered. */
+  #evaluate(query: Query): Row[] {
+    const circuit = buildCircuit(query.rel);
+    const output = circuit.step(this.#contents(circuit)).out!;
+    const rows: Row[] = [];
+    for (let i = 0; i < output.rows.length; i++) {
+      const weight = output.weights[i]!;
+      for (let k = 0; k < weight; k++) rows.push(output.rows[i]!);
+    }
+    if (query.orderBy.length > 0) {
+      const keys = sortKeys(query);
+      rows.sort((a, b) => compareBySortKeys(a, b, keys));
+    }
+    return rows;
+  }
+
+  /** The current contents of every input a circuit reads, as a first step's deltas. */
+  #contents(circuit: Circuit): Map<string, ZSet> {
+    const inputs = new Map<string, ZSet>();
+    for (const name of circuit.definition.inputs.keys()) {
+      if (name === UNIT_INPUT) {
+        inputs.set(name, ZSet.inserts([[]]));
+        continue;
+      }
+      const table = this.#tables.get(name);
+      const bag = table ? table.rows : this.#view(name, true).rows;
+      const rows: Row[] = [];
+      const weights: number[] = [];
+      for (const { row, count } of bag.values()) {
+        rows.push(row);
+        weights.push(count);
+      }
+      inputs.set(name, new ZSet(rows, weights));
+    }
+    return inputs;
+  }
+
+  #createTable(body: Any): StatementResult {
+    const name = relationName(body.relation);
+    if (this.#tables.has(name) || this.#views.has(name)) {
+      if (body.if_not_exists) return { command: 'CREATE TABLE', rowCount: 0 };
+      throw new BindError('sql_duplicate', `relation "${name}" already exists`, body.relation.location, 'pick another name, or DROP it first');
+    }
+    const columns: TableSchema['columns'] = [];
+    const defaults: Array<Any | undefined> = [];
+    let primaryKey: number[] | undefined;
+    const setKey = (names: string[], loc: number | undefined) => {
+      if (primaryKey) throw new BindError('sql_constraint', `multiple primary keys for table "${name}" are not allowed`, loc);
+      primaryKey = names.map((n) => {
+        const index = columns.findIndex((c) => c.name === n);
+        if (index < 0) throw new BindError('sql_column', `column "${n}" named in key does not exist`, loc);
+        return index;
+      });
+    };
+    for (const element of body.tableElts ?? []) {
+      const [kind, item] = nodeOf(element);
+      if (kind === 'ColumnDef') {
+        if (columns.some((c) => c.name === item.colname)) throw new BindError('sql_duplicate', `column "${item.colname}" specified more than once`, item.location);
+        const type = columnType(item.typeName);
+        let notNull = false;
+        let defaultExpr: Any | undefined;
+        for (const constraint of item.constraints ?? []) {
+          const c = constraint.Constraint;
+          switch (c.contype) {
+            case 'CONSTR_PRIMARY':
+              columns.push({ name: item.colname, type, notNull: true });
+              defaults.push(defaultExpr);
+              setKey([item.colname], c.location);
+              columns.pop();
+              defaults.pop();
+              notNull = true;
+              break;
+            case 'CONSTR_NOTNULL':
+              notNull = true;
+              break;
+            case 'CONSTR_NULL':
+              break;
+            case 'CONSTR_DEFAULT':
+              defaultExpr = c.raw_expr;
+              break;
+            case 'CONSTR_UNIQUE':
+              break; // accepted; not enforced yet (see docs/sql.md)
+            default:
+              throw new BindError('sql_unsupported', `${String(c.contype).replace(/^CONSTR_/, '')} constraints are not supported yet`, c.location);
+          }
+        }
+        columns.push({ name: item.colname, type, notNull });
+        defaults.push(defaultExpr);
+        if (primaryKey && primaryKey.length === 1 && primaryKey[0] === columns.length) primaryKey = [columns.length - 1];
+      } else if (kind === 'Constraint') {
+        if (item.contype === 'CONSTR_PRIMARY') setKey((item.keys ?? []).map((k: Any) => k.String.sval), item.location);
+        else if (item.contype !== 'CONSTR_UNIQUE') throw new BindError('sql_unsupported', `${String(item.contype).replace(/^CONSTR_/, '')} constraints are not supported yet`, item.location);
+      } else throw new BindError('sql_unsupported', `${kind} in CREATE TABLE is not supported`, undefined);
+    }
+    if (columns.length === 0) throw new BindError('sql_table', `table "${name}" needs at least one column`, body.relation.location);
+    if (primaryKey) for (const index of primaryKey) columns[index]!.notNull = true;
+    const schema: TableSchema = { name, columns, primaryKey };
+    const boundDefaults = defaults.map((node, i) => (node ? coerce(this.#binder.rowExpression(node, { name, columns: [], primaryKey: undefined }), columns[i]!.type, `DEFAULT for column "${columns[i]!.name}"`, undefined, true) : undefined));
+    this.#tables.set(name, { schema, rows: new Map(), defaults: boundDefaults });
+    return { command: 'CREATE TABLE', rowCount: 0 };
+  }
+
+  #createView(body: Any, statement: Extract<PipelineStatement, { kind: 'postgres' }>, text: string, file: string): StatementResult {
+    const name = relationName(body.view);
+    if (body.view.relpersistence === 't') throw new BindError('sql_unsupported', 'TEMPORARY views are not supported: every view is maintained', body.view.location, 'drop TEMPORARY');
+    if (this.#tables.has(name) || this.#views.has(name)) {
+      if (!body.replace || this.#tables.has(name)) throw new BindError('sql_duplicate', `relation "${name}" already exists`, body.view.location, 'pick another name, or DROP VIEW it first');
+    }
+    let query = this.#bind(body.query, statement, text, file);
+    const aliases: string[] = (body.aliases ?? []).map((a: Any) => a.String.sval);
+    if (aliases.length > query.visible) throw new BindError('sql_alias', `CREATE VIEW specifies more column names than columns`, body.view.location);
+    const columns = query.rel.columns.slice(0, query.visible).map((c, i) => ({ name: aliases[i] ?? c.name, type: c.type }));
+    const seen = new Set<string>();
+    for (const c of columns) {
+      if (seen.has(c.name)) throw new BindError('sql_duplicate', `column "${c.name}" specified more than once`, body.view.location, 'name the columns apart with AS');
+      seen.add(c.name);
+    }
+    if (body.replace && this.#views.has(name)) {
+      if (this.#dependents(name).length > 0) throw new BindError('sql_dependency', `cannot replace view "${name}": other views depend on it`, body.view.location);
+      this.#views.delete(name);
+    }
+    query = { ...query };
+    const circuit = buildCircuit(query.rel);
+    const view: ViewState = { name, query, columns, circuit, reads: new Set(tablesOf(query.rel)), rows: new Map(), failure: undefined, sortKeys: sortKeys(query), subscribers: new Set() };
+    const output = circuit.step(this.#contents(circuit)).out!;
+    applyDelta(view.rows, output);
+    this.#views.set(name, view);
+    return { command: 'CREATE VIEW', rowCount: 0 };
+  }
+
+  #insertStatement(body: Any): StatementResult {
+    const state = this.#table(relationName(body.relation));
+    if (body.onConflictClause) throw new BindError('sql_unsupported', 'INSERT … ON CONFLICT is not supported yet', undefined, 'use the insert() API, which updates an existing key');
+    if (body.returningList) throw new BindError('sql_unsupported', 'RETURNING is not supported yet', undefined);
+    const schema = state.schema;
+    const targetNames: string[] = (body.cols ?? []).map((c: Any) => c.ResTarget.name);
+    const targets = targetNames.length > 0 ? targetNames.map((n, i) => {
+      const index = schema.columns.findIndex((c) => c.name === n);
+      if (index < 0) throw new BindError('sql_column', `column "${n}" of relation "${schema.name}" does not exist`, body.cols[i].ResTarget.location);
+      return index;
+    }) : schema.columns.map((_, i) => i);
+    let rows: Row[];
+    if (!body.selectStmt) rows = [[]];
+    else {
+      const query = this.#binder.query(body.selectStmt);
+      if (query.visible > targets.length) throw new BindError('sql_insert', 'INSERT has more expressions than target columns', undefined);
+      const rel = query.rel;
+      // Cast each value to its column's type as an assignment (as PostgreSQL's INSERT does).
+      const exprs = rel.columns.slice(0, query.visible).map((c, i) => coerce({ op: 'column', index: i, type: c.type }, schema.columns[targets[i]!]!.type, `column "${schema.columns[targets[i]!]!.name}" is of type ${typeLabel(schema.columns[targets[i]!]!.type)} but the value`, undefined, true));
+      const values = this.#evaluate({ rel: optimize({ kind: 'project', input: rel, exprs, columns: exprs.map((e, i) => ({ name: `v${i}`, type: e.type })) }), visible: exprs.length, orderBy: [] });
+      rows = values;
+    }
+    const full = rows.map((values) => {
+      const row: Value[] = schema.columns.map((_, i) => {
+        const expr = state.defaults[i];
+        return expr ? compileExpr(expr)([]) : null;
+      });
+      targets.forEach((target, i) => {
+        if (i < values.length) row[target] = values[i]!;
+      });
+      return row;
+    });
+    const delta = new ZSet();
+    const key = keyOf(schema);
+    const seen = new Set<string>();
+    for (const row of full) {
+      checkNotNull(schema, row);
+      if (schema.primaryKey) {
+        const k = key(row);
+        if (state.rows.has(k) || seen.has(k)) throw duplicateKey(schema, row);
+        seen.add(k);
+      }
+      delta.add(row, 1);
+    }
+    this.#apply(state, delta);
+    return { command: 'INSERT', rowCount: full.length };
+  }
+
+  /** The rows of `table` matching WHERE, with extra expressions evaluated per row. */
+  #matching(relation: Any, where: Any | undefined, extra: Any[]): Row[] {
+    const state = this.#table(relationName(relation));
+    const targetList = [
+      ...state.schema.columns.map((c) => ({ ResTarget: { val: { ColumnRef: { fields: [{ String: { sval: relation.alias?.aliasname ?? relation.relname } }, { String: { sval: c.name } }] } } } })),
+      ...extra.map((val) => ({ ResTarget: { val } })),
+    ];
+    const select = { SelectStmt: { targetList, fromClause: [{ RangeVar: relation }], ...(where ? { whereClause: where } : {}), limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } };
+    const query = this.#binder.query(select);
+    return this.#evaluate({ ...query, rel: optimize(query.rel) });
+  }
+
+  #updateStatement(body: Any): StatementResult {
+    const state = this.#table(relationName(body.relation));
+    const schema = state.schema;
+    if (body.fromClause) throw new BindError('sql_unsupported', 'UPDATE … FROM is not supported yet', undefined);
+    if (body.returningList) throw new BindError('sql_unsupported', 'RETURNING is not supported yet', undefined);
+    const sets: Array<{ index: number; node: Any }> = (body.targetList as Any[]).map((t) => {
+      const index = schema.columns.findIndex((c) => c.name === t.ResTarget.name);
+      if (index < 0) throw new BindError('sql_column', `column "${t.ResTarget.name}" of relation "${schema.name}" does not exist`, t.ResTarget.location);
+      return { index, node: { TypeCast: { arg: t.ResTarget.val, typeName: typeNode(schema.columns[index]!.type), location: t.ResTarget.location } } };
+    });
+    const width = schema.columns.length;
+    const matches = this.#matching(body.relation, body.whereClause, sets.map((s) => s.node));
+    const delta = new ZSet();
+    const key = keyOf(schema);
+    const changedKeys = new Set<string>();
+    const after: Row[] = [];
+    for (const match of matches) {
+      const old = match.slice(0, width);
+      const row = old.slice();
+      sets.forEach((set, i) => (row[set.index] = match[width + i]!));
+      checkNotNull(schema, row);
+      delta.add(old, -1);
+      delta.add(row, 1);
+      if (schema.primaryKey) changedKeys.add(key(old));
+      after.push(row);
+    }
+    if (schema.primaryKey) {
+      const seen = new Set<string>();
+      for (const row of after) {
+        const k = key(row);
+        if (seen.has(k) || (state.rows.has(k) && !changedKeys.has(k))) throw duplicateKey(schema, row);
+        seen.add(k);
+      }
+    }
+    this.#apply(state, delta);
+    return { command: 'UPDATE', rowCount: matches.length };
+  }
+
+  #deleteStatement(body: Any): StatementResult {
+    const state = this.#table(relationName(body.relation));
+    if (body.usingClause) throw new BindError('sql_unsupported', 'DELETE … USING is not supported yet', undefined, 'use WHERE … IN (SELECT …)');
+    if (body.returningList) throw new BindError('sql_unsupported', 'RETURNING is not supported yet', undefined);
+    const matches = this.#matching(body.relation, body.whereClause, []);
+    const delta = new ZSet();
+    for (const row of matches) delta.add(row, -1);
+    this.#apply(state, delta);
+    return { command: 'DELETE', rowCount: matches.length };
+  }
+
+  #drop(body: Any): StatementResult {
+    const type = body.removeType as string;
+    const what = type === 'OBJECT_TABLE' ? 'table' : type === 'OBJECT_VIEW' ? 'view' : type === 'OBJECT_INDEX' ? 'index' : undefined;
+    if (!what) throw new BindError('sql_unsupported', `DROP ${String(type).replace(/^OBJECT_/, '')} is not supported`, undefined);
+    for (const object of body.objects ?? []) {
+      const name = ((object.List?.items ?? []) as Any[]).map((i) => i.String.sval).join('.');
+      if (what === 'index') {
+        if (!this.#indexes.delete(name) && !body.missing_ok) throw new DefiniteError('sql_relation', `index "${name}" does not exist`);
+        continue;
+      }
+      const exists = what === 'table' ? this.#tables.has(name) : this.#views.has(name);
+      if (!exists) {
+        if (body.missing_ok) continue;
+        const other = what === 'table' ? this.#views.has(name) : this.#tables.has(name);
+        throw new DefiniteError('sql_relation', other ? `"${name}" is not a ${what}` : `${what} "${name}" does not exist`, other ? `use DROP ${what === 'table' ? 'VIEW' : 'TABLE'}` : undefined);
+      }
+      const dependents = this.#dependents(name);
+      if (dependents.length > 0 && body.behavior !== 'DROP_CASCADE') {
+        throw new DefiniteError('sql_dependency', `cannot drop ${what} ${name} because other objects depend on it: ${dependents.join(', ')}`, 'drop those views first, or use DROP … CASCADE');
+      }
+      for (const dependent of dependents.reverse()) this.#views.delete(dependent);
+      if (what === 'table') this.#tables.delete(name);
+      else this.#views.delete(name);
+    }
+    return { command: `DROP ${what.toUpperCase()}`, rowCount: 0 };
+  }
+
+  /** Views reading `name`, directly or through other views, in creation order. */
+  #dependents(name: string): string[] {
+    const found = new Set<string>([name]);
+    const out: string[] = [];
+    for (const view of this.#views.values()) {
+      if ([...view.reads].some((r) => found.has(r))) {
+        found.add(view.name);
+        out.push(view.name);
+      }
+    }
+    return out;
+  }
+
+  /** Applies a delta to a table and steps every view downstream of it. */
+  #apply(state: TableState, delta: ZSet): void {
+    const consolidated = delta.consolidate();
+    if (consolidated.rows.length === 0) return;
+    applyDelta(state.rows, consolidated, keyOf(state.schema));
+    this.#position++;
+    const position = this.#token();
+    const changed = new Map<string, ZSet>([[state.schema.name, consolidated]]);
+    for (const view of this.#views.values()) {
+      if (view.failure) continue;
+      let touched = false;
+      for (const input of view.reads) if (changed.has(input)) touched = true;
+      if (!touched) continue;
+      const inputs = new Map<string, ZSet>();
+      for (const input of view.reads) {
+        const d = changed.get(input);
+        if (d) inputs.set(input, d);
+      }
+      let output: ZSet;
+      try {
+        output = view.circuit.step(inputs).out!;
+      } catch (error) {
+        view.failure = error instanceof Error ? error : new Error(String(error));
+        continue;
+      }
+      if (output.rows.length === 0) continue;
+      applyDelta(view.rows, output);
+      changed.set(view.name, output);
+      if (view.subscribers.size > 0) {
+        const names = view.columns.map((c) => c.name);
+        const changes: Change[] = [];
+        for (let i = 0; i < output.rows.length; i++) {
+          const weight = output.weights[i]!;
+          const row = objectRow(output.rows[i]!.slice(0, view.columns.length), names, view.columns);
+          for (let k = 0; k < Math.abs(weight); k++) changes.push({ op: weight > 0 ? 'insert' : 'delete', row });
+        }
+        for (const subscriber of view.subscribers) subscriber({ position, changes });
+      }
+    }
+  }
+
+  #ordered(view: ViewState): Value[][] {
+    if (view.failure) throw new DefiniteError('view_failed', `view "${view.name}" stopped: ${view.failure.message.replace(/^the circuit stopped at step \d+: /, '')}`, 'fix the data or the view definition, then DROP and CREATE the view again', { cause: view.failure });
+    const rows: Row[] = [];
+    for (const { row, count } of view.rows.values()) for (let k = 0; k < count; k++) rows.push(row);
+    if (view.sortKeys.length > 0) rows.sort((a, b) => compareBySortKeys(a, b, view.sortKeys));
+    return rows.map((row) => row.slice(0, view.columns.length));
+  }
+
+  #table(name: string): TableState {
+    const state = this.#tables.get(name);
+    if (!state) {
+      const hint = this.#views.has(name) ? `"${name}" is a view: views change only through their tables` : undefined;
+      throw new DefiniteError('sql_relation', `table "${name}" does not exist`, hint);
+    }
+    return state;
+  }
+
+  #view(name: string, anyRelation = false): ViewState {
+    const state = this.#views.get(name);
+    if (!state) throw new DefiniteError('sql_relation', `${anyRelation ? 'relation' : 'view'} "${name}" does not exist`);
+    return state;
+  }
+
+  #rowFromObject(state: TableState, object: Record<string, unknown>, index: number): Row {
+    if (object === null || typeof object !== 'object' || Array.isArray(object)) throw new DefiniteError('row_invalid', `row ${index} is not an object`, 'give each row as an object of column values');
+    const columns = state.schema.columns;
+    for (const key of Object.keys(object)) {
+      if (!columns.some((c) => c.name === key)) throw new DefiniteError('row_invalid', `row ${index}: table "${state.schema.name}" has no column "${key}"`, `its columns are: ${columns.map((c) => c.name).join(', ')}`);
+    }
+    const row = columns.map((c, i) => {
+      if (object[c.name] === undefined) {
+        const expr = state.defaults[i];
+        return expr ? compileExpr(expr)([]) : null;
+      }
+      return fromJs(object[c.name], c.type, index, c.name);
+    });
+    checkNotNull(state.schema, row, index);
+    return row;
+  }
+
+  #token(): string {
+    return `m${this.#position.toString(36)}`;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new DefiniteError('closed', 'the database is closed');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function nodeOf(node: Node | Any): [string, Any] {
+  const key = Object.keys(node)[0]!;
+  return [key, (node as Any)[key] as Any];
+}
+
+function relationName(relation: Any): string {
+  return relation.schemaname ? `${relation.schemaname}.${relation.relname}` : relation.relname;
+}
+
+function buildCircuit(rel: Rel): Circuit {
+  const builder = new CircuitBuilder();
+  builder.output('out', lower(rel, builder));
+  return builder.build();
+}
+
+function sortKeys(query: Query): SortKey[] {
+  return query.orderBy.map((key) => ({ column: (key.expr as { index: number }).index, descending: key.descending, nullsFirst: key.nullsFirst }));
+}
+
+function allColumns(schema: TableSchema): number[] {
+  return schema.columns.map((_, i) => i);
+}
+
+function keyOf(schema: TableSchema): (row: Row) => string {
+  const columns = schema.primaryKey ?? allColumns(schema);
+  return (row) => encodeKey(row, columns);
+}
+
+function applyDelta(bag: Bag, delta: ZSet, key: (row: Row) => string = (row) => encodeKey(row, row.map((_, i) => i))): void {
+  for (let i = 0; i < delta.rows.length; i++) {
+    const row = delta.rows[i]!;
+    const k = key(row);
+    const weight = delta.weights[i]!;
+    const existing = bag.get(k);
+    if (existing) {
+      existing.count += weight;
+      if (weight > 0) existing.row = row;
+      if (existing.count <= 0) bag.delete(k);
+    } else if (weight > 0) bag.set(k, { row, count: weight });
+  }
+}
+
+function checkNotNull(schema: TableSchema, row: Row, index?: number): void {
+  schema.columns.forEach((c, i) => {
+    if (c.notNull && row[i] === null) {
+      throw new DefiniteError('sql_not_null', `${index !== undefined ? `row ${index}: ` : ''}null value in column "${c.name}" of relation "${schema.name}" violates not-null constraint`, `give "${c.name}" a value`);
+    }
+  });
+}
+
+function duplicateKey(schema: TableSchema, row: Row): DefiniteError {
+  const key = schema.primaryKey!;
+  return new DefiniteError('sql_unique', `duplicate key value violates unique constraint "${schema.name}_pkey": key (${key.map((i) => schema.columns[i]!.name).join(', ')})=(${key.map((i) => String(row[i])).join(', ')}) already exists`, 'use UPDATE, or the insert() API, which updates an existing key');
+}
+
+function typeNode(type: SqlType): Any {
+  return { names: [{ String: { sval: type.kind === 'double' ? 'float8' : type.kind === 'real' ? 'float4' : type.kind } }], typmods: type.modifiers.map((m) => ({ A_Const: { ival: { ival: m } } })), typemod: -1 };
+}
+
+function decodeToken(token: string): number {
+  const match = /^m([0-9a-z]+)$/.exec(token);
+  if (!match) throw new DefiniteError('position_invalid', `"${token}" is not a position of this database`, 'use a position returned by insert() or delete()');
+  return parseInt(match[1]!, 36);
+}
+
+/** A JavaScript value given to insert() as a value of a column's type. */
+function fromJs(value: unknown, type: SqlType, row: number, columnName: string): Value {
+  const fail = (why: string) => new DefiniteError('row_invalid', `row ${row}, column "${columnName}": ${why}`, `give a ${typeLabel(type)} value`);
+  if (value === null || value === undefined) return null;
+  try {
+    switch (typeof value) {
+      case 'string':
+        return inputValue(value, type);
+      case 'number':
+        if (type.kind === 'json' || type.kind === 'jsonb') return new Json(value);
+        if (type.kind === 'real' || type.kind === 'double') return type.kind === 'real' ? Math.fround(value) : value;
+        if (!Number.isFinite(value)) throw fail(`${value} is not a ${typeLabel(type)}`);
+        if (type.kind === 'numeric' || type.kind === 'smallint' || type.kind === 'integer' || type.kind === 'bigint') return inputValue(String(value), type);
+        if (type.kind === 'text' || type.kind === 'varchar' || type.kind === 'char') return inputValue(String(value), type);
+        throw fail(`a number is not a ${typeLabel(type)}`);
+      case 'bigint':
+        return inputValue(value.toString(), type);
+      case 'boolean':
+        if (type.kind === 'boolean') return value;
+        if (type.kind === 'json' || type.kind === 'jsonb') return new Json(value);
+        throw fail(`a boolean is not a ${typeLabel(type)}`);
+      case 'object':
+        if (type.kind === 'json' || type.kind === 'jsonb') return value instanceof Json ? value : new Json(value);
+        if (value instanceof Decimal || value instanceof Timestamp) return inputValue(value.toString(), type);
+        if (value instanceof Date && (type.kind === 'timestamptz' || type.kind === 'timestamp' || type.kind === 'date')) return inputValue(value.toISOString(), type);
+        if (value instanceof Uint8Array && type.kind === 'bytea') return value;
+        throw fail(`an object is not a ${typeLabel(type)}`);
+      default:
+        throw fail(`a ${typeof value} is not a ${typeLabel(type)}`);
+    }
+  } catch (error) {
+    if (error instanceof DefiniteError && error.code === 'row_invalid') throw error;
+    throw fail((error as Error).message);
+  }
+}
+
+/** A row as a JSON-friendly object: numbers stay numbers (bigint beyond 2^53 as text), numeric as text. */
+function objectRow(row: Row, names: string[], columns: Column[]): Record<string, unknown> {
+  const object: Record<string, unknown> = {};
+  names.forEach((name, i) => {
+    const value = row[i]!;
+    const type = columns[i]?.type;
+    if (value === null || typeof value === 'boolean' || typeof value === 'string') object[name] = value;
+    else if (typeof value === 'number') object[name] = Number.isFinite(value) ? value : String(value);
+    else if (typeof value === 'bigint' || value instanceof Decimal) object[name] = value.toString();
+    else if (value instanceof Json) object[name] = value.value;
+    else object[name] = type && type.kind !== 'unknown' ? outputValue(value, type as SqlType) : String(value);
+  });
+  return object;
+}
