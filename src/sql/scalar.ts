@@ -515,10 +515,15 @@ define('||', {
   resolve(args) {
     const [a, b] = args as [Type, Type];
     if (a.kind === 'jsonb' && b.kind === 'jsonb') return { args, type: a };
-    if (isString(a) || isString(b) || a.kind === 'unknown' || b.kind === 'unknown') return { args: [TEXT, TEXT], type: TEXT };
+    // anynonarray || text: the other side is converted to text, as by an explicit cast.
+    if (isString(a) || isString(b) || a.kind === 'unknown' || b.kind === 'unknown') return { args: [isString(a) || a.kind === 'unknown' ? TEXT : a, isString(b) || b.kind === 'unknown' ? TEXT : b], type: TEXT };
     return 'needs text';
   },
   implement(args) {
+    if (args[0]!.kind !== 'jsonb' && (!isString(args[0]!) || !isString(args[1]!))) {
+      const [x, y] = args.map((t) => (isString(t) ? (v: Value) => v : castFunction(t, TEXT))) as [(v: Value) => Value, (v: Value) => Value];
+      return (a, b) => (x(a) as string) + (y(b) as string);
+    }
     if (args[0]!.kind === 'jsonb') {
       return (a, b) => {
         const x = (a as Json).value;
@@ -952,7 +957,7 @@ define(['date_part', 'extract'], {
       const secondsMicros = ((micros % 60_000_000n) + 60_000_000n) % 60_000_000n;
       switch (unit) {
         case 'epoch':
-          return new Decimal(micros, 6).normalized();
+          return new Decimal(micros, 6);
         case 'year':
           return Decimal.fromInteger(date.getUTCFullYear());
         case 'quarter':
@@ -1087,12 +1092,15 @@ define(['to_jsonb', 'to_json'], {
 /** The functions that are not deterministic: refused in views (a view must depend only on its inputs). */
 const NONDETERMINISTIC = new Set(['now', 'random', 'clock_timestamp', 'statement_timestamp', 'transaction_timestamp', 'timeofday', 'gen_random_uuid', 'current_timestamp', 'current_date', 'localtimestamp', 'setseed']);
 
+/** Definitions that are operators or internal, not functions a query may call by name. */
+const NOT_CALLABLE = new Set(['and', 'or', 'not', 'like', 'ilike', 'is_null', 'is_not_null', 'is_distinct', 'is_not_distinct', 'is_true', 'is_not_true', 'is_false', 'is_not_false', 'is_unknown', 'is_not_unknown', 'extract']);
+
 export function isKnownFunction(name: string): boolean {
-  return DEFINITIONS.has(name);
+  return (DEFINITIONS.has(name) && /^[a-z]/.test(name) && !NOT_CALLABLE.has(name)) || NONDETERMINISTIC.has(name);
 }
 
 export function knownFunctions(): string[] {
-  return [...DEFINITIONS.keys()].filter((name) => /^[a-z]/.test(name) && !name.startsWith('is_'));
+  return [...DEFINITIONS.keys()].filter((name) => /^[a-z]/.test(name) && !NOT_CALLABLE.has(name));
 }
 
 /**

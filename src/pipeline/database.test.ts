@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { open, type ChangeStep } from '../index.ts';
+import type { SqlError } from '../sql/index.ts';
+
+async function shop() {
+  const db = await open();
+  await db.execute(`
+    CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL, city text);
+    CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint, amount numeric(10,2), status text DEFAULT 'new');
+    CREATE VIEW totals AS
+      SELECT c.name, count(o.id) AS n, sum(o.amount) AS total
+      FROM customers c LEFT JOIN orders o ON o.customer_id = c.id
+      GROUP BY c.name;
+    CREATE VIEW big AS SELECT name, total FROM totals WHERE total > 10 ORDER BY total DESC;
+  `);
+  return db;
+}
+
+test('views follow inserts, keyed upserts and deletes through the API', async () => {
+  const db = await shop();
+  await db.insert('customers', [{ id: 1, name: 'ada', city: 'london' }, { id: 2, name: 'bob' }]);
+  const position = await db.insert('orders', [
+    { id: 10, customer_id: 1, amount: '9.50' },
+    { id: 11, customer_id: 1, amount: 3 },
+    { id: 12, customer_id: 2, amount: '1.25' },
+  ]);
+  await db.settle(position);
+  assert.deepEqual(await db.query('SELECT * FROM totals ORDER BY name'), [
+    { name: 'ada', n: 2, total: '12.50' },
+    { name: 'bob', n: 1, total: '1.25' },
+  ]);
+  assert.deepEqual(await db.query('SELECT * FROM big'), [{ name: 'ada', total: '12.50' }]);
+  // An insert of an existing key is an update.
+  await db.insert('orders', [{ id: 12, customer_id: 2, amount: '20.00' }]);
+  assert.deepEqual(db.rows('big').map((row) => row.map(String)), [['bob', '20.00'], ['ada', '12.50']]);
+  await db.delete('orders', [{ id: 10 }, { id: 11 }]);
+  assert.deepEqual(await db.query('SELECT name, n, total FROM totals ORDER BY name'), [
+    { name: 'ada', n: 0, total: null },
+    { name: 'bob', n: 1, total: '20.00' },
+  ]);
+  await db.close();
+});
+
+test('SQL statements: defaults, UPDATE of keys, DELETE with subqueries, one-shot SELECTs', async () => {
+  const db = await shop();
+  await db.execute(`INSERT INTO customers VALUES (1, 'ada', 'london'), (2, 'bob', NULL), (3, 'cy', 'paris')`);
+  await db.execute(`INSERT INTO orders (id, customer_id, amount) VALUES (1, 1, 5), (2, 3, 7.5)`);
+  assert.deepEqual(await db.query(`SELECT status, count(*) AS n FROM orders GROUP BY status`), [{ status: 'new', n: 2 }]);
+  const [update] = await db.execute(`UPDATE customers SET id = id + 10 WHERE city IS NOT NULL`);
+  assert.equal(update!.rowCount, 2);
+  assert.deepEqual(await db.query('SELECT id FROM customers ORDER BY id'), [{ id: 2 }, { id: 11 }, { id: 13 }]);
+  const [deleted] = await db.execute(`DELETE FROM orders WHERE customer_id NOT IN (SELECT id FROM customers)`);
+  assert.equal(deleted!.rowCount, 2);
+  assert.deepEqual(await db.query('SELECT name, n FROM totals ORDER BY 1'), [
+    { name: 'ada', n: 0 },
+    { name: 'bob', n: 0 },
+    { name: 'cy', n: 0 },
+  ]);
+  await db.close();
+});
+
+test('a statement that fails changes nothing', async () => {
+  const db = await shop();
+  await db.execute(`INSERT INTO customers VALUES (1, 'ada', NULL)`);
+  await assert.rejects(db.execute(`INSERT INTO customers VALUES (2, 'bob', NULL), (1, 'dup', NULL)`), /duplicate key value violates unique constraint "customers_pkey"/);
+  await assert.rejects(db.execute(`INSERT INTO customers VALUES (3, NULL, NULL)`), /null value in column "name" of relation "customers" violates not-null constraint/);
+  await assert.rejects(db.insert('customers', [{ id: 4, name: 'x' }, { id: 'five', name: 'y' }]), /row 1, column "id": invalid input syntax for type bigint: "five"/);
+  await assert.rejects(db.insert('customers', [{ id: 6, nmae: 'x' }]), /row 0: table "customers" has no column "nmae"/);
+  assert.deepEqual(await db.query('SELECT id FROM customers'), [{ id: 1 }]);
+  await db.close();
+});
+
+test('errors carry line:column, the offending text and a hint', async () => {
+  const db = await shop();
+  const error = (await db.execute(`SELECT id,\n  nmae FROM customers`).catch((e: unknown) => e)) as SqlError;
+  assert.equal(error.line, 2);
+  assert.equal(error.column, 3);
+  assert.match(error.message, /column "nmae" does not exist\n {4}nmae FROM customers\n {4}\^/);
+  assert.equal(error.hint, 'did you mean "name"?');
+  const cases: Array<[string, RegExp, RegExp | undefined]> = [
+    ['SELECT * FROM custmers', /relation "custmers" does not exist/, /did you mean "customers"\?/],
+    ['SELECT city, count(*) FROM customers', /column "customers.city" must appear in the GROUP BY clause/, /add it to GROUP BY/],
+    ['SELECT * FROM customers WHERE id', /argument of WHERE must be type boolean, not type bigint/, /compare it/],
+    ['SELECT rank() OVER () FROM customers', /window functions \(OVER …\) are not supported yet/, undefined],
+    ['WITH RECURSIVE r AS (SELECT 1) SELECT * FROM r', /WITH RECURSIVE is not supported yet/, undefined],
+    ['SELECT now()', /now\(\) is not allowed in a view/, /timestamp column/],
+    ['SELECT name + 1 FROM customers', /operator does not exist: text \+ integer/, /explicit cast/],
+    ['SELECT lenght(name) FROM customers', /function lenght\(text\) does not exist/, /did you mean "length"\?/],
+    ['SELECT (SELECT id FROM customers)', /more than one row returned by a subquery/, /LIMIT 1/],
+    ['SELECT 1 FROM customers WHERE sum(id) > 1', /aggregate functions are not allowed in WHERE/, /HAVING/],
+    ['SELECT id FROM customers c, orders o', /column reference "id" is ambiguous/, /c\.id or o\.id/],
+    ['SELEC 1', /syntax error at or near "SELEC"/, undefined],
+  ];
+  await db.execute(`INSERT INTO customers VALUES (1, 'a', NULL), (2, 'b', NULL)`);
+  for (const [sql, message, hint] of cases) {
+    const e = (await db.execute(sql).catch((x: unknown) => x)) as SqlError;
+    assert.ok(e instanceof Error, `${sql} should fail`);
+    assert.match(e.message, message, sql);
+    assert.match(e.message, /^<sql>:1:\d+: /, sql);
+    if (hint) assert.match(e.hint ?? '', hint, sql);
+  }
+  await db.close();
+});
+
+test('a view that fails stops alone; tables and other views carry on', async () => {
+  const db = await open();
+  await db.execute(`CREATE TABLE t (a integer, b integer);
+    CREATE VIEW ratio AS SELECT a / b AS r FROM t;
+    CREATE VIEW total AS SELECT sum(a) AS s FROM t`);
+  await db.execute('INSERT INTO t VALUES (4, 2)');
+  await db.execute('INSERT INTO t VALUES (1, 0)');
+  await db.execute('INSERT INTO t VALUES (5, 5)');
+  assert.throws(() => db.rows('ratio'), /view "ratio" stopped: division by zero/);
+  assert.deepEqual(db.rows('total'), [[10]]);
+  await db.close();
+});
+
+test('views over views, and DROP refuses to break dependents', async () => {
+  const db = await shop();
+  await assert.rejects(db.execute('DROP VIEW totals'), /cannot drop view totals because other objects depend on it: big/);
+  await db.execute('DROP VIEW totals CASCADE');
+  await assert.rejects(db.query('SELECT * FROM big'), /relation "big" does not exist/);
+  await db.close();
+});
+
+test('changes() yields each step of a view, deletes and inserts', async () => {
+  const db = await shop();
+  const changes = db.changes('totals');
+  await db.insert('customers', [{ id: 1, name: 'ada' }]);
+  await db.insert('orders', [{ id: 1, customer_id: 1, amount: '2.00' }]);
+  const first = (await changes.next()).value as ChangeStep;
+  const second = (await changes.next()).value as ChangeStep;
+  assert.deepEqual(first.changes, [{ op: 'insert', row: { name: 'ada', n: 0, total: null } }]);
+  assert.deepEqual(second.changes, [
+    { op: 'delete', row: { name: 'ada', n: 0, total: null } },
+    { op: 'insert', row: { name: 'ada', n: 1, total: '2.00' } },
+  ]);
+  assert.notEqual(first.position, second.position);
+  await changes.return!();
+  await db.close();
+});
+
+test('SELECT semantics: set operations, top-k, CTEs, correlated subqueries', async () => {
+  const db = await open();
+  await db.execute(`CREATE TABLE t (g text, v integer);
+    INSERT INTO t VALUES ('a', 1), ('a', 2), ('a', 2), ('b', 5), ('b', NULL), (NULL, 3)`);
+  const rows = async (sql: string) => (await db.execute(sql))[0]!.rows;
+  assert.deepEqual(await rows('SELECT v FROM t INTERSECT ALL SELECT v FROM t WHERE v >= 2 ORDER BY 1'), [[2], [2], [3], [5]]);
+  assert.deepEqual(await rows('SELECT v FROM t EXCEPT ALL SELECT 2 ORDER BY 1'), [[1], [2], [3], [5], [null]]);
+  assert.deepEqual(await rows('SELECT g, v FROM t ORDER BY v DESC NULLS LAST, g LIMIT 2 OFFSET 1'), [[null, 3], ['a', 2]]);
+  assert.deepEqual(await rows('WITH s AS (SELECT g, sum(v) AS total FROM t GROUP BY g) SELECT g FROM s WHERE total > 4 ORDER BY g'), [['a'], ['b']]);
+  assert.deepEqual(await rows('SELECT g, v FROM t t1 WHERE v = (SELECT max(v) FROM t t2 WHERE t2.g = t1.g) ORDER BY g'), [['a', 2], ['a', 2], ['b', 5]]);
+  assert.deepEqual(await rows('SELECT g, (SELECT count(*) FROM t t2 WHERE t2.g IS NOT DISTINCT FROM t1.g) FROM t t1 GROUP BY g ORDER BY g NULLS FIRST'), [[null, 1], ['a', 3], ['b', 2]]);
+  assert.deepEqual(await rows('SELECT count(DISTINCT v), sum(DISTINCT v), avg(DISTINCT v)::numeric(10,2) FROM t'), [[4, 11, (await rows('SELECT 2.75::numeric(10,2)'))![0]![0]!]]);
+  assert.deepEqual(await rows('SELECT 5 IN (SELECT v FROM t), 4 IN (SELECT v FROM t), 4 NOT IN (SELECT v FROM t WHERE v IS NOT NULL)'), [[true, null, true]]);
+  await db.close();
+});
