@@ -83,3 +83,22 @@ test('errors point at the column of the pipe and say what to do', () => {
     );
   }
 });
+
+test('a pipe over a table runs as the same views and plans as its SQL', async () => {
+  await loadParser();
+  const { open } = await import('../index.ts');
+  const db = await open();
+  await db.execute(`CREATE TABLE orders (id integer, customer_id integer, amount numeric);
+    INSERT INTO orders VALUES (1, 7, 5), (2, 7, 20), (3, 8, 12), (4, 9, 30), (5, 8, 1)`);
+  const compiled = compilePipe('orders | where amount > 2 | group by customer_id select customer_id, sum(amount) AS total | order by total desc | limit 2');
+  assert.match(compiled.sql, /CREATE VIEW pipe AS SELECT \* FROM pipe_2 order by total desc limit 2;/);
+  await db.execute(compiled.sql);
+  const direct = await db.execute('SELECT customer_id, sum(amount) AS total FROM orders WHERE amount > 2 GROUP BY customer_id ORDER BY total DESC LIMIT 2');
+  assert.deepEqual(db.rows('pipe').map((row) => row.map(String)), direct[0]!.rows!.map((row) => row.map(String)));
+  assert.deepEqual(db.rows('pipe').map((row) => row.map(String)), [['9', '30'], ['7', '25']]);
+  // The views stay maintained: a new order changes the pipe's result.
+  await db.execute('INSERT INTO orders VALUES (6, 8, 100)');
+  assert.deepEqual(db.rows('pipe').map((row) => row.map(String)), [['8', '112'], ['9', '30']]);
+  assert.match(await db.explain('SELECT * FROM pipe'), /^Scan pipe \(customer_id, total\)$/);
+  await db.close();
+});

@@ -121,10 +121,22 @@ export function compilePipe(pipe: string): CompiledPipe {
   const sink = last && isSink(last.text) ? last : undefined;
   const stages = segments.slice(1, sink ? -1 : undefined);
 
-  stages.forEach((stage, index) => {
-    const name = sink || index < stages.length - 1 ? `pipe_${index + 1}` : 'pipe';
+  // `order by …` directly followed by `limit …` is one stage (a top-k): a view's order does not
+  // carry into the next view, so apart they would keep arbitrary rows.
+  const merged: Segment[][] = [];
+  for (const stage of stages) {
+    const previous = merged.at(-1);
+    if (previous?.length === 1 && /^order\s+by\s/i.test(previous[0]!.text) && /^limit\s/i.test(stage.text)) previous.push(stage);
+    else merged.push([stage]);
+  }
+  merged.forEach((parts, index) => {
+    const name = sink || index < merged.length - 1 ? `pipe_${index + 1}` : 'pipe';
     emit(`CREATE VIEW ${name} AS `);
-    compileStage(pipe, stage, current, emit);
+    compileStage(pipe, parts[0]!, current, emit);
+    if (parts[1]) {
+      emit(' ');
+      emit(parts[1].text, parts[1], 0);
+    }
     emit(';\n');
     current = name;
   });

@@ -31,8 +31,12 @@ function rewrite(rel: Rel): Rel {
     case 'join':
       if (rel.join === 'inner') return pushDown(rel, []);
       return rewriteOuterJoin(rel);
-    case 'project':
-      return { ...rel, input: rewrite(rel.input) };
+    case 'project': {
+      const input = rewrite(rel.input);
+      // An identity projection (same columns, same names) disappears.
+      const identity = rel.exprs.length === input.columns.length && rel.exprs.every((e, i) => e.op === 'column' && e.index === i && rel.columns[i]!.name === input.columns[i]!.name);
+      return identity ? input : { ...rel, input };
+    }
     case 'aggregate':
       return { ...rel, input: rewrite(rel.input), domain: rel.domain ? rewrite(rel.domain) : undefined };
     case 'distinct':
