@@ -28,6 +28,7 @@ import { Circuit, CircuitBuilder, compareBySortKeys, ZSet, type SortKey } from '
 import {
   Binder,
   BindError,
+  closest,
   coerce,
   columnType,
   compileExpr,
@@ -65,6 +66,23 @@ export interface StatementResult {
   columns?: Array<{ name: string; type: string }>;
   /** SELECT results as raw values (Decimal, Timestamp, Json, bigint …), in ORDER BY order. */
   rows?: Value[][];
+}
+
+export interface LiveQuery {
+  columns: Array<{ name: string; type: string }>;
+  /** The current result, in ORDER BY order, as raw values; throws if the query's view stopped. */
+  rows(): Value[][];
+  close(): void;
+}
+
+export interface CheckEntry {
+  kind: 'table' | 'view' | 'source' | 'sink' | 'drop' | 'query' | 'statement';
+  name: string;
+  detail: string;
+  /** The optimized plan (views and queries). */
+  plan?: string;
+  /** What could not be checked yet, and why. */
+  note?: string;
 }
 
 export interface Change {
@@ -150,6 +168,38 @@ export class Database {
     const state = this.#view(view);
     return this.#ordered(state);
   }
+
+  /**
+   * A live query: a SELECT maintained like a view (each change to what it reads is a step of its
+   * circuit) but unnamed, so any select list goes (duplicate or unnamed columns). `rows()` gives
+   * its current result in its ORDER BY order; `close()` stops maintaining it.
+   */
+  async live(sql: string): Promise<LiveQuery> {
+    this.#checkOpen();
+    const statements = await parsePipelineAsync(sql, '<sql>');
+    const statement = statements[0];
+    if (statements.length !== 1 || statement?.kind !== 'postgres' || nodeOf(statement.node)[0] !== 'SelectStmt') {
+      throw new DefiniteError('sql_not_query', 'live() needs one SELECT', 'pass a single SELECT statement');
+    }
+    let view: ViewState;
+    try {
+      view = this.#materialize(`$live${this.#liveCount++}`, this.#bind(statement.node, statement, sql, '<sql>'), undefined);
+    } catch (error) {
+      if (error instanceof BindError) throw new SqlError(error.code, '<sql>', sql, statement.span.offset + Math.max(error.location, 0), error.message, error.hint);
+      throw error;
+    }
+    this.#live.add(view);
+    return {
+      columns: view.columns.map((c) => ({ name: c.name, type: typeLabel(c.type) })),
+      rows: () => this.#ordered(view),
+      close: () => {
+        this.#live.delete(view);
+      },
+    };
+  }
+
+  readonly #live = new Set<ViewState>();
+  #liveCount = 0;
 
   /** Adds rows to a table (objects by column name); on keyed tables an existing key is updated. */
   async insert(table: string, rows: ReadonlyArray<Record<string, unknown>>): Promise<string> {
@@ -263,6 +313,63 @@ export class Database {
         return explain(this.#bind(select, statement, sql, '<sql>').rel);
       })
       .join('\n\n');
+  }
+
+  /**
+   * Validates a pipeline file without running it (`sluice check`): tables and views are created
+   * here (empty), each view's optimized plan is returned; sources and sinks are checked for what
+   * can be known without connecting. Throws the first error, positioned in the file.
+   */
+  async check(text: string, file = '<sql>'): Promise<CheckEntry[]> {
+    const entries: CheckEntry[] = [];
+    const sources = new Map<string, string[]>();
+    for (const statement of await parsePipelineAsync(text, file)) {
+      if (statement.kind === 'createSource') {
+        const tables = (statement.options.get('tables') ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+        sources.set(statement.name, tables);
+        entries.push({ kind: 'source', name: statement.name, detail: `${statement.connector.toUpperCase()} ${redactUrl(statement.url)}${tables.length ? ` tables ${tables.join(', ')}` : ''}`, note: `preflight and the tables' columns come with the ${statement.connector === 'file' ? 'file' : statement.connector === 'postgres' ? 'PostgreSQL' : 'MySQL'} connector (not built yet)` });
+        continue;
+      }
+      if (statement.kind === 'createSink') {
+        const from = statement.from.join('.');
+        const known = this.#views.has(from) || this.#tables.has(from) || sources.has(statement.from[0]!);
+        if (!known) throw new SqlError('sql_relation', file, text, statement.span.offset, `sink "${statement.name}" reads "${from}", which is not defined above it`, didYouMeanRelation(from, [...this.#views.keys(), ...this.#tables.keys()]));
+        entries.push({ kind: 'sink', name: statement.name, detail: `FROM ${from} INTO ${statement.target.toUpperCase()}${statement.url ? ` ${redactUrl(statement.url)}` : ''}`, note: 'writing comes with the pipeline runtime (not built yet)' });
+        continue;
+      }
+      if (statement.kind === 'drop') {
+        entries.push({ kind: 'drop', name: statement.name, detail: `DROP ${statement.object.toUpperCase()}` });
+        continue;
+      }
+      const [kind, body] = nodeOf(statement.node);
+      if (kind === 'ViewStmt') {
+        const name = relationName(body.view);
+        try {
+          this.#run(statement, text, file);
+        } catch (error) {
+          // A view over a source's tables cannot be planned before the source tells their columns.
+          const missing = /relation "([^"]+)" does not exist/.exec((error as Error).message)?.[1];
+          if (missing && sources.has(missing.split('.')[0]!)) {
+            entries.push({ kind: 'view', name, detail: `reads ${missing}`, note: "planned when the source's columns are known (with its connector)" });
+            continue;
+          }
+          throw error;
+        }
+        const view = this.#views.get(name)!;
+        entries.push({ kind: 'view', name, detail: view.columns.map((c) => `${c.name} ${typeLabel(c.type)}`).join(', '), plan: explain(view.query.rel) });
+        continue;
+      }
+      if (kind === 'SelectStmt') {
+        entries.push({ kind: 'query', name: '', detail: statement.text.split('\n')[0]!, plan: explain(this.#bind(statement.node, statement, text, file).rel) });
+        continue;
+      }
+      const result = this.#run(statement, text, file);
+      if (kind === 'CreateStmt') {
+        const table = this.#tables.get(relationName(body.relation))!;
+        entries.push({ kind: 'table', name: table.schema.name, detail: table.schema.columns.map((c, i) => `${c.name} ${typeLabel(c.type)}${table.schema.primaryKey?.includes(i) ? ' (key)' : c.notNull ? ' NOT NULL' : ''}`).join(', ') });
+      } else entries.push({ kind: 'statement', name: '', detail: result.command });
+    }
+    return entries;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -450,13 +557,18 @@ export class Database {
       if (this.#dependents(name).length > 0) throw new BindError('sql_dependency', `cannot replace view "${name}": other views depend on it`, body.view.location);
       this.#views.delete(name);
     }
-    query = { ...query };
+    this.#views.set(name, this.#materialize(name, query, columns));
+    return { command: 'CREATE VIEW', rowCount: 0 };
+  }
+
+  /** A view's circuit, run once over the current contents of what it reads. */
+  #materialize(name: string, query: Query, columns: Column[] | undefined): ViewState {
     const circuit = buildCircuit(query.rel);
-    const view: ViewState = { name, query, columns, circuit, reads: new Set(tablesOf(query.rel)), rows: new Map(), failure: undefined, sortKeys: sortKeys(query), subscribers: new Set() };
+    const visible = columns ?? query.rel.columns.slice(0, query.visible);
+    const view: ViewState = { name, query, columns: visible, circuit, reads: new Set(tablesOf(query.rel)), rows: new Map(), failure: undefined, sortKeys: sortKeys(query), subscribers: new Set() };
     const output = circuit.step(this.#contents(circuit)).out!;
     applyDelta(view.rows, output);
-    this.#views.set(name, view);
-    return { command: 'CREATE VIEW', rowCount: 0 };
+    return view;
   }
 
   #insertStatement(body: Any): StatementResult {
@@ -589,6 +701,9 @@ export class Database {
         throw new DefiniteError('sql_dependency', `cannot drop ${what} ${name} because other objects depend on it: ${dependents.join(', ')}`, 'drop those views first, or use DROP … CASCADE');
       }
       for (const dependent of dependents.reverse()) this.#views.delete(dependent);
+      for (const live of this.#live) {
+        if ([...live.reads].some((r) => r === name || dependents.includes(r))) live.failure ??= new DefiniteError('sql_relation', `${what} "${name}" was dropped`);
+      }
       if (what === 'table') this.#tables.delete(name);
       else this.#views.delete(name);
     }
@@ -616,36 +731,38 @@ export class Database {
     this.#position++;
     const position = this.#token();
     const changed = new Map<string, ZSet>([[state.schema.name, consolidated]]);
-    for (const view of this.#views.values()) {
-      if (view.failure) continue;
-      let touched = false;
-      for (const input of view.reads) if (changed.has(input)) touched = true;
-      if (!touched) continue;
-      const inputs = new Map<string, ZSet>();
-      for (const input of view.reads) {
-        const d = changed.get(input);
-        if (d) inputs.set(input, d);
+    for (const view of this.#views.values()) this.#step(view, changed, position);
+    for (const view of this.#live) this.#step(view, changed, position);
+  }
+
+  /** Steps one view with the deltas of the inputs that changed; its output joins `changed`. */
+  #step(view: ViewState, changed: Map<string, ZSet>, position: string): void {
+    if (view.failure) return;
+    let inputs: Map<string, ZSet> | undefined;
+    for (const input of view.reads) {
+      const d = changed.get(input);
+      if (d) (inputs ??= new Map()).set(input, d);
+    }
+    if (!inputs) return;
+    let output: ZSet;
+    try {
+      output = view.circuit.step(inputs).out!;
+    } catch (error) {
+      view.failure = error instanceof Error ? error : new Error(String(error));
+      return;
+    }
+    if (output.rows.length === 0) return;
+    applyDelta(view.rows, output);
+    changed.set(view.name, output);
+    if (view.subscribers.size > 0) {
+      const names = view.columns.map((c) => c.name);
+      const changes: Change[] = [];
+      for (let i = 0; i < output.rows.length; i++) {
+        const weight = output.weights[i]!;
+        const row = objectRow(output.rows[i]!.slice(0, view.columns.length), names, view.columns);
+        for (let k = 0; k < Math.abs(weight); k++) changes.push({ op: weight > 0 ? 'insert' : 'delete', row });
       }
-      let output: ZSet;
-      try {
-        output = view.circuit.step(inputs).out!;
-      } catch (error) {
-        view.failure = error instanceof Error ? error : new Error(String(error));
-        continue;
-      }
-      if (output.rows.length === 0) continue;
-      applyDelta(view.rows, output);
-      changed.set(view.name, output);
-      if (view.subscribers.size > 0) {
-        const names = view.columns.map((c) => c.name);
-        const changes: Change[] = [];
-        for (let i = 0; i < output.rows.length; i++) {
-          const weight = output.weights[i]!;
-          const row = objectRow(output.rows[i]!.slice(0, view.columns.length), names, view.columns);
-          for (let k = 0; k < Math.abs(weight); k++) changes.push({ op: weight > 0 ? 'insert' : 'delete', row });
-        }
-        for (const subscriber of view.subscribers) subscriber({ position, changes });
-      }
+      for (const subscriber of view.subscribers) subscriber({ position, changes });
     }
   }
 
@@ -709,6 +826,16 @@ function nodeOf(node: Node | Any): [string, Any] {
 
 function relationName(relation: Any): string {
   return relation.schemaname ? `${relation.schemaname}.${relation.relname}` : relation.relname;
+}
+
+/** A URL with its password hidden: secrets are never printed. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
+}
+
+function didYouMeanRelation(name: string, names: string[]): string | undefined {
+  const match = closest(name, names);
+  return match ? `did you mean "${match}"?` : 'define it with CREATE TABLE, CREATE VIEW or CREATE SOURCE before the sink';
 }
 
 function buildCircuit(rel: Rel): Circuit {
