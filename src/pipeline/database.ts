@@ -111,7 +111,10 @@ interface ViewState {
   /** The tables and views its circuit reads. */
   reads: Set<string>;
   rows: Bag;
+  /** Why the view has no current result: its last step (or rebuild) failed. Its rows are the last good ones. */
   failure: Error | undefined;
+  /** A failure no change can cure (what it reads was dropped): never rebuilt. */
+  permanent?: boolean;
   sortKeys: SortKey[];
   subscribers: Set<(step: ChangeStep) => void>;
 }
@@ -461,14 +464,7 @@ export class Database {
         continue;
       }
       const table = this.#tables.get(name);
-      const bag = table ? table.rows : this.#view(name, true).rows;
-      const rows: Row[] = [];
-      const weights: number[] = [];
-      for (const { row, count } of bag.values()) {
-        rows.push(row);
-        weights.push(count);
-      }
-      inputs.set(name, new ZSet(rows, weights));
+      inputs.set(name, bagToZSet(table ? table.rows : this.#view(name, true).rows));
     }
     return inputs;
   }
@@ -566,8 +562,13 @@ export class Database {
     const circuit = buildCircuit(query.rel);
     const visible = columns ?? query.rel.columns.slice(0, query.visible);
     const view: ViewState = { name, query, columns: visible, circuit, reads: new Set(tablesOf(query.rel)), rows: new Map(), failure: undefined, sortKeys: sortKeys(query), subscribers: new Set() };
-    const output = circuit.step(this.#contents(circuit)).out!;
-    applyDelta(view.rows, output);
+    try {
+      applyDelta(view.rows, circuit.step(this.#contents(circuit)).out!);
+    } catch (error) {
+      // As in PostgreSQL, defining a view does not fail on its data (45 / count(*) over no
+      // rows): the view reports the error when read, until a change cures it.
+      view.failure = asFailure(error);
+    }
     return view;
   }
 
@@ -702,7 +703,10 @@ export class Database {
       }
       for (const dependent of dependents.reverse()) this.#views.delete(dependent);
       for (const live of this.#live) {
-        if ([...live.reads].some((r) => r === name || dependents.includes(r))) live.failure ??= new DefiniteError('sql_relation', `${what} "${name}" was dropped`);
+        if ([...live.reads].some((r) => r === name || dependents.includes(r))) {
+          live.failure ??= new DefiniteError('sql_relation', `${what} "${name}" was dropped`);
+          live.permanent = true;
+        }
       }
       if (what === 'table') this.#tables.delete(name);
       else this.#views.delete(name);
@@ -737,7 +741,6 @@ export class Database {
 
   /** Steps one view with the deltas of the inputs that changed; its output joins `changed`. */
   #step(view: ViewState, changed: Map<string, ZSet>, position: string): void {
-    if (view.failure) return;
     let inputs: Map<string, ZSet> | undefined;
     for (const input of view.reads) {
       const d = changed.get(input);
@@ -745,11 +748,29 @@ export class Database {
     }
     if (!inputs) return;
     let output: ZSet;
-    try {
-      output = view.circuit.step(inputs).out!;
-    } catch (error) {
-      view.failure = error instanceof Error ? error : new Error(String(error));
-      return;
+    if (view.failure) {
+      // A failed view is rebuilt from the current data at each change to what it reads: it has
+      // a result again as soon as the data no longer raises the error (the bad row is gone).
+      if (view.permanent) return;
+      const circuit = buildCircuit(view.query.rel);
+      let fresh: ZSet;
+      try {
+        fresh = circuit.step(this.#contents(circuit)).out!;
+      } catch (error) {
+        view.failure = asFailure(error);
+        return;
+      }
+      output = fresh.plus(bagToZSet(view.rows).negate()).consolidate().deletesFirst();
+      view.circuit = circuit;
+      view.failure = undefined;
+      if (output.rows.length === 0) return;
+    } else {
+      try {
+        output = view.circuit.step(inputs).out!;
+      } catch (error) {
+        view.failure = asFailure(error);
+        return;
+      }
     }
     if (output.rows.length === 0) return;
     applyDelta(view.rows, output);
@@ -767,11 +788,27 @@ export class Database {
   }
 
   #ordered(view: ViewState): Value[][] {
-    if (view.failure) throw new DefiniteError('view_failed', `view "${view.name}" stopped: ${view.failure.message.replace(/^the circuit stopped at step \d+: /, '')}`, 'fix the data or the view definition, then DROP and CREATE the view again', { cause: view.failure });
+    const failed = this.#failedUpstream(view);
+    if (failed) {
+      const why = failed.failure!.message.replace(/^the circuit stopped at step \d+: /, '');
+      const what = failed === view ? `view "${view.name}" has no result: ${why}` : `view "${view.name}" reads view "${failed.name}", which has no result: ${why}`;
+      throw new DefiniteError('view_failed', what, failed.permanent ? 'create it again' : 'it recovers by itself when a change removes the cause (the row that raises the error)', { cause: failed.failure });
+    }
     const rows: Row[] = [];
     for (const { row, count } of view.rows.values()) for (let k = 0; k < count; k++) rows.push(row);
     if (view.sortKeys.length > 0) rows.sort((a, b) => compareBySortKeys(a, b, view.sortKeys));
     return rows.map((row) => row.slice(0, view.columns.length));
+  }
+
+  /** The view, or a view it reads directly or indirectly, that has no current result. */
+  #failedUpstream(view: ViewState): ViewState | undefined {
+    if (view.failure) return view;
+    for (const name of view.reads) {
+      const upstream = this.#views.get(name);
+      const failed = upstream && this.#failedUpstream(upstream);
+      if (failed) return failed;
+    }
+    return undefined;
   }
 
   #table(name: string): TableState {
@@ -836,6 +873,22 @@ export function redactUrl(url: string): string {
 function didYouMeanRelation(name: string, names: string[]): string | undefined {
   const match = closest(name, names);
   return match ? `did you mean "${match}"?` : 'define it with CREATE TABLE, CREATE VIEW or CREATE SOURCE before the sink';
+}
+
+/** Why a view has no result; a bug (not a DefiniteError) says so, so it is not mistaken for bad data. */
+function asFailure(error: unknown): DefiniteError {
+  if (error instanceof DefiniteError) return error;
+  return new DefiniteError('internal', `internal error: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`, 'please report this with the view definition', { cause: error });
+}
+
+function bagToZSet(bag: Bag): ZSet {
+  const rows: Row[] = [];
+  const weights: number[] = [];
+  for (const { row, count } of bag.values()) {
+    rows.push(row);
+    weights.push(count);
+  }
+  return new ZSet(rows, weights);
 }
 
 function buildCircuit(rel: Rel): Circuit {

@@ -140,6 +140,7 @@ export function appliesTo(conditions: readonly Condition[], engine: string): boo
 /** One result value as the reference harness prints it for a column of type I, R or T. */
 export function formatValue(value: unknown, type: string): string {
   if (value === null || value === undefined) return 'NULL';
+  if (typeof value === 'boolean' && type !== 'T') return value ? '1' : '0';
   if (type === 'I') {
     if (typeof value === 'bigint') return value.toString();
     const number = typeof value === 'number' ? value : Number(String(value));
