@@ -22,17 +22,18 @@ Usage:
 
   sluice 'SOURCE | STAGE | … | SINK'         the pipe one-liner: for now, shows the pipeline it
                                              compiles to (running it comes with the runtime)
-  sluice slt FILE.test… [--verbose]          runs sqllogictest files (or directories of them) on
+  sluice check FILE.sql | 'PIPE'             validates a pipeline and prints each view's plan
+  sluice slt FILE.test… [--verbose] [--one-shot]
+                                             runs sqllogictest files (or directories of them) on
                                              incrementally maintained views; last line
                                              "N passed, N failed"
 
 Defaults: --data ./.sluice, --persist syncData.
-Still to come (see the issues): up, run, check, and running pipes.`;
+Still to come (see the issues): up, run, and running pipes.`;
 
 const later: Record<string, string> = {
   up: 'the pipeline runtime',
   run: 'the pipeline runtime',
-  check: 'SQL and the pipe language',
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -43,6 +44,10 @@ export async function main(argv: string[]): Promise<number> {
         return await logCommand(rest);
       case 'demo':
         return await demoCommand(rest);
+      case 'check': {
+        const { checkCommand } = await import('./check-command.ts');
+        return await checkCommand(rest);
+      }
       case 'slt': {
         // Loaded only for slt, like pipes: the log commands do not pay for the SQL engine.
         const { sltCommand } = await import('./slt-command.ts');

@@ -330,14 +330,14 @@ export class Database {
       if (statement.kind === 'createSource') {
         const tables = (statement.options.get('tables') ?? '').split(',').map((t) => t.trim()).filter(Boolean);
         sources.set(statement.name, tables);
-        entries.push({ kind: 'source', name: statement.name, detail: `${statement.connector.toUpperCase()} ${redactUrl(statement.url)}${tables.length ? ` tables ${tables.join(', ')}` : ''}`, note: `preflight and the tables' columns come with the ${statement.connector === 'file' ? 'file' : statement.connector === 'postgres' ? 'PostgreSQL' : 'MySQL'} connector (not built yet)` });
+        entries.push({ kind: 'source', name: statement.name, detail: `${statement.connector.toUpperCase()} ${redactUrl(statement.url)}${tables.length ? ` tables ${tables.join(', ')}` : ''}`, note: `not checked yet: preflight and the tables' columns come with the ${statement.connector === 'file' ? 'file' : statement.connector === 'postgres' ? 'PostgreSQL' : 'MySQL'} connector` });
         continue;
       }
       if (statement.kind === 'createSink') {
         const from = statement.from.join('.');
         const known = this.#views.has(from) || this.#tables.has(from) || sources.has(statement.from[0]!);
         if (!known) throw new SqlError('sql_relation', file, text, statement.span.offset, `sink "${statement.name}" reads "${from}", which is not defined above it`, didYouMeanRelation(from, [...this.#views.keys(), ...this.#tables.keys()]));
-        entries.push({ kind: 'sink', name: statement.name, detail: `FROM ${from} INTO ${statement.target.toUpperCase()}${statement.url ? ` ${redactUrl(statement.url)}` : ''}`, note: 'writing comes with the pipeline runtime (not built yet)' });
+        entries.push({ kind: 'sink', name: statement.name, detail: `FROM ${from} INTO ${statement.target.toUpperCase()}${statement.url ? ` ${redactUrl(statement.url)}` : ''}`, note: 'not checked yet: sinks come with the pipeline runtime' });
         continue;
       }
       if (statement.kind === 'drop') {
@@ -353,7 +353,7 @@ export class Database {
           // A view over a source's tables cannot be planned before the source tells their columns.
           const missing = /relation "([^"]+)" does not exist/.exec((error as Error).message)?.[1];
           if (missing && sources.has(missing.split('.')[0]!)) {
-            entries.push({ kind: 'view', name, detail: `reads ${missing}`, note: "planned when the source's columns are known (with its connector)" });
+            entries.push({ kind: 'view', name, detail: `reads ${missing}`, note: "not planned yet: planned once the source's connector reads the table's columns" });
             continue;
           }
           throw error;

@@ -24,6 +24,7 @@ import {
   column,
   columnsUsed,
   exprEquals,
+  exprText,
   literal,
   mapColumns,
   mapOuter,
@@ -283,7 +284,11 @@ export class Binder {
       const rewrite = (expr: Expr, where: number | undefined): Expr => rewriteGrouped(expr, groupBy, width, scope, where);
       groupRewrite = rewrite;
       // The aggregate: group keys then aggregate values; global aggregates produce a row even over no input.
-      const aggregateColumns: Column[] = [...groupBy.map((g, i) => ({ name: `group${i + 1}`, type: g.type })), ...aggregates.map((a) => ({ name: a.fn, type: a.type }))];
+      const inputNames = rel.columns.map((c) => c.name);
+      const aggregateColumns: Column[] = [
+        ...groupBy.map((g, i) => ({ name: g.op === 'column' ? inputNames[g.index]! : `group${i + 1}`, type: g.type })),
+        ...aggregates.map((a) => ({ name: `${a.fn === 'count_star' ? 'count' : a.fn}(${a.distinct ? 'DISTINCT ' : ''}${a.fn === 'count_star' ? '*' : a.args.map((e) => exprText(e, inputNames)).join(', ')})`, type: a.type })),
+      ];
       rel = { kind: 'aggregate', input: rel, groupBy, aggregates, domain: groupBy.length === 0 ? unit() : undefined, columns: aggregateColumns };
       outputs = boundTargets.map((t) => ({ expr: rewrite(t.expr, t.location), name: t.name }));
       having = boundHaving ? rewrite(boundHaving, location(stmt.havingClause)) : undefined;

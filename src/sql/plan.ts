@@ -254,7 +254,7 @@ export function explain(rel: Rel, indent = ''): string {
       line = `${rel.join === 'semi' ? 'SemiJoin' : rel.join === 'anti' ? 'AntiJoin' : 'LeftKeyJoin'} (${rel.leftKey.map((i) => names(rel.left)[i]).join(', ')}) = (${rel.rightKey.map((i) => names(rel.right)[i]).join(', ')}) null-safe`;
       break;
     case 'aggregate':
-      line = `Aggregate${rel.groupBy.length ? ` by ${rel.groupBy.map(text).join(', ')}` : ''}: ${rel.aggregates.map((a) => `${a.fn}(${a.distinct ? 'DISTINCT ' : ''}${a.args.map(text).join(', ')})`).join(', ') || '(none)'}${rel.domain ? ' (every group of the domain)' : ''}`;
+      line = `Aggregate${rel.groupBy.length ? ` by ${rel.groupBy.map(text).join(', ')}` : ''}: ${rel.aggregates.map((a) => (a.fn === 'count_star' ? 'count(*)' : `${a.fn}(${a.distinct ? 'DISTINCT ' : ''}${a.args.map(text).join(', ')})`)).join(', ') || '(none)'}${rel.domain ? (rel.groupBy.length ? ' (a row for every group of the domain)' : ' (one row even over no input)') : ''}`;
       break;
     case 'distinct':
       line = 'Distinct';
