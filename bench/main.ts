@@ -21,6 +21,7 @@ export interface Benchmark {
 const benchmarks: Record<string, () => Promise<Benchmark>> = {
   log: () => import('./log.ts'),
   engine: () => import('./engine.ts'),
+  sql: () => import('./sql.ts'),
 };
 
 function listing(): string {

@@ -236,14 +236,23 @@ export class Binder {
       scope = { columns: [], outer, ctes };
     }
 
-    // WHERE
+    // WHERE: EXISTS, NOT EXISTS and IN (subquery) conjuncts become semi- and anti-joins; the
+    // rest is a filter (its subqueries joined in first).
     if (stmt.whereClause) {
-      const context: Context = { scope, clause: 'WHERE', pending: [] };
-      const predicate = this.#condition(stmt.whereClause, context);
-      const width = rel.columns.length;
-      const attached = this.#attach(rel, context.pending!, (e) => e, scope);
-      rel = { kind: 'filter', input: attached.rel, predicate: attached.substitute(predicate), columns: attached.rel.columns };
-      if (rel.columns.length !== width) rel = projectFirst(rel, width);
+      const rest: Any[] = [];
+      for (const conjunct of andConjuncts(stmt.whereClause)) {
+        const joined = this.#semiJoin(conjunct, rel, scope);
+        if (joined) rel = joined;
+        else rest.push(conjunct);
+      }
+      if (rest.length > 0) {
+        const context: Context = { scope, clause: 'WHERE', pending: [] };
+        const predicate = this.#condition(rest.length === 1 ? rest[0]! : { BoolExpr: { boolop: 'AND_EXPR', args: rest } }, context);
+        const width = rel.columns.length;
+        const attached = this.#attach(rel, context.pending!, (e) => e, scope);
+        rel = { kind: 'filter', input: attached.rel, predicate: attached.substitute(predicate), columns: attached.rel.columns };
+        if (rel.columns.length !== width) rel = projectFirst(rel, width);
+      }
     }
 
     // Grouping.
@@ -891,6 +900,69 @@ export class Binder {
   }
 
   /**
+   * A WHERE conjunct `EXISTS (…)`, `NOT EXISTS (…)` or `x IN (…)` as a semi- or anti-join of
+   * `rel` (undefined for any other conjunct). WHERE keeps a row only when the conjunct is TRUE,
+   * so IN needs no NULL bookkeeping here: a match on a non-NULL value is TRUE, anything else is not.
+   */
+  #semiJoin(node: Any, rel: Rel, scope: Scope): Rel | undefined {
+    let negated = false;
+    let link = node.SubLink as Any | undefined;
+    if (!link && node.BoolExpr?.boolop === 'NOT_EXPR' && node.BoolExpr.args[0]?.SubLink?.subLinkType === 'EXISTS_SUBLINK') {
+      negated = true;
+      link = node.BoolExpr.args[0].SubLink;
+    }
+    if (!link) return undefined;
+    const isIn = link.subLinkType === 'ANY_SUBLINK' && (stringsOf(link.operName).at(-1) ?? '=') === '=';
+    if (link.subLinkType !== 'EXISTS_SUBLINK' && !isIn) return undefined;
+    const outer: OuterContext = { scope, refs: [] };
+    const query = this.query(link.subselect, outer, scope.ctes);
+    let sub = visibleRel(query);
+    const keys = outer.refs.map((index) => column(index, findByIndex(scope, index).type));
+    // Correlated only through equalities `inner = outer` in its WHERE: join on them directly,
+    // without a domain (the semi-join itself keeps just the matching keys).
+    const direct = outer.refs.length > 0 ? equalityCorrelation(sub, outer.refs.length, isIn) : undefined;
+    if (direct) {
+      sub = direct.rel;
+      keys.splice(0, keys.length, ...direct.outerKeys.map((e) => mapOuter(e, (i, t) => column(outer.refs[i]!, t))));
+      outer.refs.length = 0;
+    }
+    const directKeys = direct?.outerKeys.length ?? 0;
+    if (isIn) {
+      if (query.visible !== 1) throw new BindError('sql_subquery', 'subquery has too many columns', link.location, 'IN (subquery) compares one column');
+      const test = this.#expr(link.testexpr, { scope, clause: 'IN' });
+      const value = directKeys; // the subquery's value column (after any direct keys)
+      const common = commonType(test.type, sub.columns[value]!.type);
+      if (!common) throw new BindError('sql_type', `operator does not exist: ${typeLabel(test.type)} = ${typeLabel(sub.columns[value]!.type)}`, link.location, 'cast one side');
+      const target = common.kind === 'unknown' ? TEXT : common;
+      sub = castColumns(sub, sub.columns.map((c, i) => (i === value ? target : c.type)));
+      // A NULL value matches nothing: drop NULLs from the subquery, so the NULL-safe join cannot match them.
+      sub = { kind: 'filter', input: sub, predicate: { op: 'call', fn: 'is_not_null', args: [column(value, target)], type: BOOLEAN }, columns: sub.columns };
+      keys.push(coerce(test, target, 'IN'));
+    }
+    const d = outer.refs.length;
+    const width = rel.columns.length;
+    // Key columns of rel (computed ones appended).
+    const keyColumns: number[] = [];
+    const extra: Expr[] = [];
+    for (const key of keys) {
+      if (key.op === 'column') keyColumns.push(key.index);
+      else {
+        keyColumns.push(width + extra.length);
+        extra.push(key);
+      }
+    }
+    let left = rel;
+    if (extra.length > 0) left = { kind: 'project', input: rel, exprs: [...rel.columns.map((c, i) => column(i, c.type)), ...extra], columns: [...rel.columns, ...extra.map((e, i) => ({ name: `key${i + 1}`, type: e.type }))] };
+    if (d > 0) sub = decorrelate(sub, { kind: 'distinct', input: projectColumns(left, keyColumns.slice(0, d)), columns: keyColumns.slice(0, d).map((i) => left.columns[i]!) });
+    // The subquery's key columns: the domain's (or the direct keys), then (IN) its value.
+    const k = d + directKeys;
+    const rightKey = isIn ? [...Array.from({ length: k }, (_, i) => i), k] : Array.from({ length: k }, (_, i) => i);
+    const right = projectColumns(sub, rightKey);
+    const joined: Rel = { kind: 'keyJoin', join: negated ? 'anti' : 'semi', left, right, leftKey: keyColumns, rightKey: rightKey.map((_, i) => i), columns: left.columns };
+    return extra.length > 0 ? projectFirst(joined, width) : joined;
+  }
+
+  /**
    * Joins the subqueries met while binding onto `rel` (each adds columns at the end) and returns
    * how to substitute their placeholders. `mapRef` maps a reference to the binding scope (an
    * input column) onto `rel` (identity, or the GROUP BY rewrite).
@@ -1055,8 +1127,54 @@ export function decorrelate(rel: Rel, domain: Rel): Rel {
   }
 }
 
+/**
+ * A subquery `SELECT … FROM x WHERE inner₁ = outer₁ AND … AND rest` whose outer references appear
+ * only in such equalities: the subquery without them, as (inner keys…, [IN: its value]) with NULL
+ * keys removed (`inner = outer` is never true for a NULL), and the outer side of each equality.
+ */
+function equalityCorrelation(rel: Rel, refs: number, withValue: boolean): { rel: Rel; outerKeys: Expr[] } | undefined {
+  if (rel.kind !== 'project' || rel.input.kind !== 'filter') return undefined;
+  const { input: filterRel } = rel;
+  if (hasOuter(filterRel.input) || (withValue && exprHas(rel.exprs[0]!))) return undefined;
+  const innerKeys: Expr[] = [];
+  const outerKeys: Expr[] = [];
+  const rest: Expr[] = [];
+  const conjuncts = (e: Expr): Expr[] => (e.op === 'call' && e.fn === 'and' ? e.args.flatMap(conjuncts) : [e]);
+  for (const conjunct of conjuncts(filterRel.predicate)) {
+    if (!exprHas(conjunct)) {
+      rest.push(conjunct);
+      continue;
+    }
+    if (conjunct.op !== 'call' || conjunct.fn !== '=') return undefined;
+    const [a, b] = conjunct.args as [Expr, Expr];
+    const outerSide = exprHas(a) && !exprHas(b) && onlyOuter(a) ? a : exprHas(b) && !exprHas(a) && onlyOuter(b) ? b : undefined;
+    if (!outerSide) return undefined;
+    innerKeys.push(outerSide === a ? b : a);
+    outerKeys.push(outerSide);
+  }
+  const seen = new Set<number>();
+  for (const key of outerKeys) mapOuter(key, (i, t) => (seen.add(i), { op: 'outer', index: i, type: t }));
+  if (seen.size !== refs) return undefined;
+  const notNull = innerKeys.map((key): Expr => ({ op: 'call', fn: 'is_not_null', args: [key], type: BOOLEAN }));
+  const predicate = [...rest, ...notNull];
+  const filtered: Rel = { kind: 'filter', input: filterRel.input, predicate: predicate.length === 1 ? predicate[0]! : { op: 'call', fn: 'and', args: predicate, type: BOOLEAN }, columns: filterRel.input.columns };
+  const exprs = [...innerKeys, ...(withValue ? [rel.exprs[0]!] : [])];
+  return { rel: { kind: 'project', input: filtered, exprs, columns: exprs.map((e, i) => ({ name: withValue && i === exprs.length - 1 ? rel.columns[0]!.name : `key${i + 1}`, type: e.type })) }, outerKeys };
+}
+
+/** Whether an expression reads only outer references (and constants). */
+function onlyOuter(expr: Expr): boolean {
+  return columnsUsed(expr).size === 0;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Helpers
+
+/** The top-level AND conjuncts of a WHERE clause (AST). */
+function andConjuncts(node: Any): Any[] {
+  if (node.BoolExpr?.boolop === 'AND_EXPR') return (node.BoolExpr.args as Any[]).flatMap(andConjuncts);
+  return [node];
+}
 
 const OPERATOR_FUNCTIONS: Record<string, string> = { '~~': 'like', '~~*': 'ilike', '^': 'power', '!=': '<>' };
 

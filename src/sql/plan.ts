@@ -201,8 +201,8 @@ export function exprText(expr: Expr, names?: readonly string[]): string {
       return literalText(expr.value, expr.type);
     case 'call': {
       const args = expr.args.map((arg) => exprText(arg, names));
-      if (/^[^a-z]/.test(expr.fn) && args.length === 2) return `(${args[0]} ${expr.fn} ${args[1]})`;
-      if (/^[^a-z]/.test(expr.fn) && args.length === 1) return `(${expr.fn} ${args[0]})`;
+      if (/^[^a-z$]/.test(expr.fn) && args.length === 2) return `(${args[0]} ${expr.fn} ${args[1]})`;
+      if (/^[^a-z$]/.test(expr.fn) && args.length === 1) return `(${expr.fn} ${args[0]})`;
       return `${expr.fn}(${args.join(', ')})`;
     }
     case 'case':
