@@ -4,6 +4,7 @@ export type { ErrorCode } from './errors.ts';
 export {
   Decimal,
   Timestamp,
+  Interval,
   Json,
   canonicalInteger,
   hashValue,

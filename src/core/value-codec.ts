@@ -13,6 +13,7 @@
  *   9 timestamp                         kind byte (0 date, 1 timestamp, 2 timestamptz), int64 micros
  *  10 json                              its canonical text (as 6)
  *  11 array                             varint element count, then the elements
+ *  12 interval                          signed varint months, signed varint days, int64 micros
  *
  * A row is a varint column count, then its values. Varints are unsigned LEB128 up to 2^53.
  *
@@ -21,7 +22,7 @@
  * - A reader never reads past its buffer: a truncated or malformed input throws a RangeError.
  */
 
-import { Decimal, Json, Timestamp, type Row, type TimestampKind, type Value } from './value.ts';
+import { Decimal, Interval, Json, Timestamp, type Row, type TimestampKind, type Value } from './value.ts';
 
 const TIMESTAMP_KINDS: readonly TimestampKind[] = ['date', 'timestamp', 'timestamptz'];
 const encoder = new TextEncoder();
@@ -153,6 +154,11 @@ export class ByteWriter {
         } else if (value instanceof Json) {
           this.uint8(10);
           this.string(value.text);
+        } else if (value instanceof Interval) {
+          this.uint8(12);
+          this.signed(value.months);
+          this.signed(value.days);
+          this.int64(value.micros);
         } else if (Array.isArray(value)) {
           this.uint8(11);
           this.row(value);
@@ -297,6 +303,11 @@ export class ByteReader {
         return Json.parse(this.string());
       case 11:
         return this.row();
+      case 12: {
+        const months = this.signed();
+        const days = this.signed();
+        return new Interval(months, days, this.int64());
+      }
       default:
         throw new RangeError(`unknown value tag ${tag} at byte ${this.#position - 1}`);
     }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 import fc from 'fast-check';
 import { ByteReader, ByteWriter } from './value-codec.ts';
-import { compareRows, compareValues, Decimal, hashRow, hashValue, Json, rowsEqual, Timestamp, valuesEqual, type Value } from './value.ts';
+import { compareRows, compareValues, Decimal, hashRow, hashValue, Interval, Json, rowsEqual, Timestamp, valuesEqual, type Value } from './value.ts';
 
 const scalar: fc.Arbitrary<Value> = fc.oneof(
   fc.constant(null),
@@ -23,6 +23,8 @@ const scalar: fc.Arbitrary<Value> = fc.oneof(
   fc.tuple(fc.bigInt({ min: -100000n, max: 100000n }), fc.integer({ min: 0, max: 4 })).map(([mantissa, scale]) => new Decimal(mantissa, scale)),
   fc.tuple(fc.constantFrom('date', 'timestamp', 'timestamptz' as const), fc.bigInt({ min: -(2n ** 62n), max: 2n ** 62n })).map(([kind, micros]) => new Timestamp(kind, micros)),
   fc.jsonValue({ maxDepth: 2 }).map((value) => new Json(value)),
+  // Small ranges so that '1 mon' = '30 days'-style equalities between different fields occur.
+  fc.tuple(fc.integer({ min: -2, max: 2 }), fc.integer({ min: -60, max: 60 }), fc.constantFrom(0n, 1n, -86_400_000_000n, 3_600_000_000n)).map(([months, days, micros]) => new Interval(months, days, micros)),
 );
 const value: fc.Arbitrary<Value> = fc.oneof({ weight: 6, arbitrary: scalar }, { weight: 1, arbitrary: fc.array(scalar, { maxLength: 3 }) });
 

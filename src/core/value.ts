@@ -6,7 +6,7 @@
  *
  *   null · boolean · number (float, or an integer within ±(2^53 − 1)) · bigint (an integer beyond
  *   that) · string (text) · Uint8Array (bytes) · Decimal (exact numeric) · Timestamp (date,
- *   timestamp, timestamptz) · Json · an array of values (PostgreSQL arrays, array_agg)
+ *   timestamp, timestamptz) · Interval · Json · an array of values (PostgreSQL arrays, array_agg)
  *
  * Invariants:
  * - `valuesEqual`, `hashValue` and `compareValues` agree: equal values hash alike and compare 0,
@@ -142,6 +142,57 @@ export class Timestamp {
   }
 }
 
+/**
+ * A PostgreSQL interval: months, days and microseconds, kept apart as PostgreSQL keeps them
+ * ('1 mon' and '30 days' print differently) but equal, hashed and ordered by their span, with
+ * a month as 30 days and a day as 24 hours (PostgreSQL's interval comparison).
+ */
+export class Interval {
+  readonly months: number;
+  readonly days: number;
+  readonly micros: bigint;
+
+  constructor(months: number, days: number, micros: bigint) {
+    this.months = months;
+    this.days = days;
+    this.micros = micros;
+  }
+
+  /** The span in microseconds (a month as 30 days): what equality, hashing and order use. */
+  span(): bigint {
+    return (BigInt(this.months) * 30n + BigInt(this.days)) * 86_400_000_000n + this.micros;
+  }
+
+  /** PostgreSQL's output: `1 year 2 mons 3 days 04:05:06.5`, `-1 days`, `00:00:00`. */
+  toString(): string {
+    const parts: string[] = [];
+    const years = Math.trunc(this.months / 12);
+    const months = this.months % 12;
+    const plural = (n: number, unit: string, units: string) => `${n} ${n === 1 ? unit : units}`;
+    if (years !== 0) parts.push(plural(years, 'year', 'years'));
+    if (months !== 0) parts.push(plural(months, 'mon', 'mons'));
+    if (this.days !== 0) parts.push(plural(this.days, 'day', 'days'));
+    if (this.micros !== 0n || parts.length === 0) {
+      const negative = this.micros < 0n;
+      let rest = negative ? -this.micros : this.micros;
+      const fraction = rest % 1_000_000n;
+      rest /= 1_000_000n;
+      const seconds = rest % 60n;
+      rest /= 60n;
+      const minutes = rest % 60n;
+      const hours = rest / 60n;
+      const two = (n: bigint) => n.toString().padStart(2, '0');
+      const fractionText = fraction === 0n ? '' : '.' + fraction.toString().padStart(6, '0').replace(/0+$/, '');
+      parts.push(`${negative ? '-' : ''}${two(hours)}:${two(minutes)}:${two(seconds)}${fractionText}`);
+    }
+    return parts.join(' ');
+  }
+
+  toJSON(): string {
+    return this.toString();
+  }
+}
+
 /** A JSON document, kept with its canonical text (object keys sorted) for equality and order. */
 export class Json {
   readonly value: unknown;
@@ -180,7 +231,7 @@ function canonicalJson(value: unknown): string {
   );
 }
 
-export type Value = null | boolean | number | bigint | string | Uint8Array | Decimal | Timestamp | Json | ValueArray;
+export type Value = null | boolean | number | bigint | string | Uint8Array | Decimal | Timestamp | Interval | Json | ValueArray;
 /** A PostgreSQL array: its elements in order (NULLs allowed). */
 export type ValueArray = readonly Value[];
 export type Row = readonly Value[];
@@ -209,6 +260,7 @@ const TAG_DECIMAL = 0x5be0cd19;
 const TAG_TIMESTAMP = 0x428a2f98;
 const TAG_JSON = 0x71374491;
 const TAG_ARRAY = 0x3956c25b;
+const TAG_INTERVAL = 0x59f111f1;
 
 function mix(hash: number, word: number): number {
   let k = Math.imul(word, 0xcc9e2d51);
@@ -283,6 +335,7 @@ export function hashInto(hash: number, value: Value): number {
         return mix(mix(hash ^ TAG_TIMESTAMP, Number(BigInt.asIntN(32, micros))), Number(BigInt.asIntN(32, micros >> 32n)) ^ value.kind.length);
       }
       if (value instanceof Json) return hashString(hash ^ TAG_JSON, value.text);
+      if (value instanceof Interval) return hashString(hash ^ TAG_INTERVAL, value.span().toString(16));
       if (Array.isArray(value)) {
         hash ^= TAG_ARRAY;
         for (let i = 0; i < value.length; i++) hash = hashInto(hash, value[i]!);
@@ -338,6 +391,7 @@ export function valuesEqual(a: Value, b: Value): boolean {
   }
   if (a instanceof Timestamp) return b instanceof Timestamp && a.kind === b.kind && a.micros === b.micros;
   if (a instanceof Json) return b instanceof Json && a.text === b.text;
+  if (a instanceof Interval) return b instanceof Interval && a.span() === b.span();
   if (Array.isArray(a)) return Array.isArray(b) && rowsEqual(a, b);
   if (a instanceof Decimal && b instanceof Decimal) return a.compare(b) === 0;
   // Mixed numeric kinds meet on integers.
@@ -382,6 +436,7 @@ function rank(value: Value): number {
       if (value instanceof Uint8Array) return 3;
       if (value instanceof Timestamp) return 4;
       if (value instanceof Json) return 5;
+      if (value instanceof Interval) return 4.5;
       return 5.5; // arrays
   }
 }
@@ -465,6 +520,11 @@ export function compareValues(a: Value, b: Value): number {
       const y = (b as Json).text;
       return x < y ? -1 : x > y ? 1 : 0;
     }
+    case 4.5: {
+      const x = (a as Interval).span();
+      const y = (b as Interval).span();
+      return x < y ? -1 : x > y ? 1 : 0;
+    }
     case 5.5:
       return compareRows(a as ValueArray, b as ValueArray);
     default:
@@ -488,7 +548,7 @@ export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
-  if (value instanceof Decimal || value instanceof Timestamp || value instanceof Json) return `${value.constructor.name}(${String(value).slice(0, 40)})`;
+  if (value instanceof Decimal || value instanceof Timestamp || value instanceof Json || value instanceof Interval) return `${value.constructor.name}(${String(value).slice(0, 40)})`;
   if (value instanceof Uint8Array) return `bytes[${value.length}]`;
   if (Array.isArray(value)) return `array[${value.length}]`;
   if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';

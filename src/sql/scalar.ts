@@ -13,7 +13,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { canonicalInteger, compareValues, Decimal, DefiniteError, Json, Timestamp, valuesEqual, type Value } from '../core/index.ts';
+import { canonicalInteger, compareValues, Decimal, DefiniteError, Interval, Json, Timestamp, valuesEqual, type Value } from '../core/index.ts';
 import { type Kind, type Type, type as makeType } from './plan.ts';
 import { inputValue, outputValue, typeName, type SqlType, type TypeKind } from './types.ts';
 
@@ -393,10 +393,13 @@ for (const op of ['+', '-', '*', '/', '%']) {
     resolve(args) {
       if (args.length === 1) {
         const t = args[0]!.kind === 'unknown' ? makeType('integer') : args[0]!;
+        if (t.kind === 'interval' && (op === '-' || op === '+')) return { args: [t], type: t };
         if (!isNumeric(t)) return 'needs a number';
         return { args: [t], type: t };
       }
       const [a, b] = args as [Type, Type];
+      const interval = intervalArithmetic(op, a, b);
+      if (interval) return interval;
       if (a.kind === 'date' && isInteger(b) && (op === '+' || op === '-')) return { args: [a, INTEGER], type: a };
       if (isInteger(a) && b.kind === 'date' && op === '+') return { args: [INTEGER, b], type: b };
       if (a.kind === 'date' && b.kind === 'date' && op === '-') return { args: [a, b], type: INTEGER };
@@ -408,6 +411,9 @@ for (const op of ['+', '-', '*', '/', '%']) {
       return { args: [common, common], type: makeType(common.kind) };
     },
     implement(args, result) {
+      if (args.some((t) => t.kind === 'interval') || (TEMPORAL_RANK[args[0]!.kind] !== undefined && TEMPORAL_RANK[args[1]?.kind ?? 'unknown'] !== undefined && args[0]!.kind !== 'date')) {
+        return intervalOperator(op, args, result);
+      }
       if (args.length === 1) {
         if (op === '+') return (a) => a;
         if (isInteger(result)) return (a) => integerOperator('-', result.kind)(0, a);
@@ -424,6 +430,87 @@ for (const op of ['+', '-', '*', '/', '%']) {
       return floatOperator(op, result.kind === 'real');
     },
   });
+}
+
+/** Resolution of the operators on intervals and times (undefined: not an interval operation). */
+function intervalArithmetic(op: string, a: Type, b: Type): { args: Type[]; type: Type } | undefined {
+  const INTERVAL = makeType('interval');
+  const ai = a.kind === 'interval';
+  const bi = b.kind === 'interval';
+  const at = TEMPORAL_RANK[a.kind] !== undefined;
+  const bt = TEMPORAL_RANK[b.kind] !== undefined;
+  // An unknown literal next to an interval or a time is an interval ('1 day').
+  if (op === '+' && at && (bi || b.kind === 'unknown')) return { args: [a, INTERVAL], type: a.kind === 'date' ? makeType('timestamp') : a };
+  if (op === '+' && (ai || a.kind === 'unknown') && bt) return { args: [INTERVAL, b], type: b.kind === 'date' ? makeType('timestamp') : b };
+  if (op === '-' && at && bi) return { args: [a, INTERVAL], type: a.kind === 'date' ? makeType('timestamp') : a };
+  if (op === '-' && at && bt && a.kind !== 'date' && b.kind !== 'date') {
+    const common = commonType(a, b)!;
+    return { args: [common, common], type: INTERVAL };
+  }
+  if ((op === '+' || op === '-') && (ai || bi) && (ai || a.kind === 'unknown') && (bi || b.kind === 'unknown')) return { args: [INTERVAL, INTERVAL], type: INTERVAL };
+  if (op === '*' && ai && (isNumeric(b) || b.kind === 'unknown')) return { args: [INTERVAL, DOUBLE], type: INTERVAL };
+  if (op === '*' && bi && (isNumeric(a) || a.kind === 'unknown')) return { args: [DOUBLE, INTERVAL], type: INTERVAL };
+  if (op === '/' && ai && (isNumeric(b) || b.kind === 'unknown')) return { args: [INTERVAL, DOUBLE], type: INTERVAL };
+  return undefined;
+}
+
+const MICROS_PER_DAY = 86_400_000_000;
+
+/** A time plus an interval: months on the calendar (the day clamped to the month's end), then days, then time. */
+export function addInterval(time: Timestamp, interval: Interval, sign: 1 | -1, kind: 'timestamp' | 'timestamptz'): Timestamp {
+  let micros = time.micros;
+  const months = interval.months * sign;
+  if (months !== 0) {
+    const dayMicros = BigInt(MICROS_PER_DAY);
+    const day = floorDiv(micros, dayMicros);
+    const timeOfDay = micros - day * dayMicros;
+    const date = new Date(Number(day) * 86_400_000);
+    const total = date.getUTCFullYear() * 12 + date.getUTCMonth() + months;
+    const year = Math.floor(total / 12);
+    const month = total - year * 12;
+    const lastDay = new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
+    const newDay = Date.UTC(year, month, Math.min(date.getUTCDate(), lastDay)) / 86_400_000;
+    micros = BigInt(newDay) * dayMicros + timeOfDay;
+  }
+  micros += BigInt(interval.days * sign) * BigInt(MICROS_PER_DAY) + interval.micros * BigInt(sign);
+  return new Timestamp(kind, micros);
+}
+
+/** Multiplies an interval by a factor, cascading fractional months to days and days to time, as PostgreSQL does. */
+function scaleInterval(interval: Interval, factor: number): Interval {
+  if (!Number.isFinite(factor)) throw new DefiniteError('sql_range', 'interval out of range');
+  const months = interval.months * factor;
+  const wholeMonths = Math.trunc(months);
+  const days = interval.days * factor + (months - wholeMonths) * 30;
+  const wholeDays = Math.trunc(days);
+  const micros = Number(interval.micros) * factor + (days - wholeDays) * MICROS_PER_DAY;
+  return new Interval(wholeMonths || 0, wholeDays || 0, BigInt(Math.round(micros)));
+}
+
+function intervalOperator(op: string, args: Type[], result: Type): Fn {
+  if (args.length === 1) return (a) => (op === '-' ? new Interval(-(a as Interval).months || 0, -(a as Interval).days || 0, -(a as Interval).micros) : a);
+  const [a, b] = args as [Type, Type];
+  const kind = (result.kind === 'timestamptz' ? 'timestamptz' : 'timestamp') as 'timestamp' | 'timestamptz';
+  if (result.kind === 'interval' && a.kind !== 'interval' && b.kind !== 'interval') {
+    // time − time: whole days, then the rest as time (PostgreSQL's timestamp_mi).
+    return (x, y) => {
+      const diff = (x as Timestamp).micros - (y as Timestamp).micros;
+      const day = BigInt(MICROS_PER_DAY);
+      return new Interval(0, Number(diff / day), diff % day);
+    };
+  }
+  if (op === '+' || op === '-') {
+    const sign = op === '+' ? 1 : -1;
+    if (a.kind === 'interval' && b.kind === 'interval') return (x, y) => new Interval((x as Interval).months + sign * (y as Interval).months, (x as Interval).days + sign * (y as Interval).days, (x as Interval).micros + BigInt(sign) * (y as Interval).micros);
+    if (a.kind === 'interval') return (x, y) => addInterval(y as Timestamp, x as Interval, 1, kind);
+    return (x, y) => addInterval(x as Timestamp, y as Interval, sign as 1 | -1, kind);
+  }
+  if (op === '*') return a.kind === 'interval' ? (x, y) => scaleInterval(x as Interval, toNumber(y)) : (x, y) => scaleInterval(y as Interval, toNumber(x));
+  return (x, y) => {
+    const divisor = toNumber(y);
+    if (divisor === 0) throw divisionByZero();
+    return scaleInterval(x as Interval, 1 / divisor);
+  };
 }
 
 // Comparisons.
@@ -946,11 +1033,12 @@ define(['date_part', 'extract'], {
   resolve(args) {
     if (args.length !== 2) return 'takes 2 arguments';
     const t = args[1]!.kind === 'unknown' ? makeType('timestamp') : args[1]!;
-    if (TEMPORAL_RANK[t.kind] === undefined) return 'needs a date or timestamp';
+    if (TEMPORAL_RANK[t.kind] === undefined && t.kind !== 'interval') return 'needs a date, timestamp or interval';
     return { args: [TEXT, t], type: NUMERIC };
   },
   implement() {
     return (field, ts) => {
+      if (ts instanceof Interval) return intervalPart(String(field).toLowerCase(), ts);
       const micros = (ts as Timestamp).micros;
       const date = new Date(Number(floorDiv(micros, 1000n)));
       const unit = String(field).toLowerCase();
@@ -988,6 +1076,37 @@ define(['date_part', 'extract'], {
     };
   },
 });
+function intervalPart(unit: string, interval: Interval): Decimal {
+  const seconds = interval.micros % 60_000_000n;
+  switch (unit) {
+    case 'epoch': {
+      // PostgreSQL counts a year as 365.25 days and a month as 30 days here.
+      const years = Math.trunc(interval.months / 12);
+      const months = interval.months % 12;
+      const micros = BigInt(years) * 31_557_600_000_000n + (BigInt(months) * 30n + BigInt(interval.days)) * 86_400_000_000n + interval.micros;
+      return new Decimal(micros, 6);
+    }
+    case 'year':
+      return Decimal.fromInteger(Math.trunc(interval.months / 12));
+    case 'month':
+      return Decimal.fromInteger(interval.months % 12);
+    case 'day':
+      return Decimal.fromInteger(interval.days);
+    case 'hour':
+      return Decimal.fromInteger(interval.micros / 3_600_000_000n);
+    case 'minute':
+      return Decimal.fromInteger((interval.micros / 60_000_000n) % 60n);
+    case 'second':
+      return new Decimal(seconds, 6);
+    case 'milliseconds':
+      return new Decimal(seconds, 3);
+    case 'microseconds':
+      return new Decimal(seconds, 0);
+    default:
+      throw new DefiniteError('sql_value', `unit "${unit}" not supported for type interval`, 'use epoch, year, month, day, hour, minute, second, milliseconds or microseconds');
+  }
+}
+
 define('make_date', {
   resolve(args) {
     if (args.length !== 3) return 'takes 3 arguments';

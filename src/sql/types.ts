@@ -15,12 +15,15 @@
  *   timestamptz, at least two exponent digits for floats, jsonb's key order and spacing).
  * - Input is assignment: a varchar(n) value that is too long is an error, as on INSERT (an
  *   explicit cast `'abcd'::varchar(3)` truncates instead — the binder's business).
- * - Not yet: interval values and arrays (refused by name), json's verbatim text (json prints its
+ * - Intervals read PostgreSQL's verbose form ('1 year 2 mons 3 days 04:05:06', '90 minutes',
+ *   '1.5 hours', '-2 days ago') and ISO 8601 durations ('P1Y2M3DT4H5M6S'), and print as
+ *   PostgreSQL's default style does.
+ * - Not yet: arrays (refused by name), json's verbatim text (json prints its
  *   value, not the text it was given). Checked against PostgreSQL 15 by hand; the expected
  *   strings in types.test.ts are what psql printed.
  */
 
-import { canonicalInteger, Decimal, DefiniteError, Json, Timestamp, type Value } from '../core/index.ts';
+import { canonicalInteger, Decimal, DefiniteError, Interval, Json, Timestamp, type Value } from '../core/index.ts';
 
 export type TypeKind =
   | 'smallint'
@@ -116,7 +119,6 @@ export function resolveType(names: readonly string[] | string, modifiers: readon
   const kind = NAMES[name];
   if (!kind) throw new DefiniteError('sql_type', `type "${name}" does not exist or is not supported`, `the supported types are ${SUPPORTED_TYPES}`);
   if (array) throw new DefiniteError('sql_type', `array types (${name}[]) are not supported yet`, 'store the array as json or jsonb for now');
-  if (kind === 'interval') throw new DefiniteError('sql_type', 'interval values are not supported yet', 'store a duration as a number of seconds, or as text');
   if (kind === 'numeric') {
     const [precision, scale = 0] = modifiers;
     if (precision !== undefined && (precision < 1 || precision > 1000)) throw new DefiniteError('sql_type', `NUMERIC precision ${precision} must be between 1 and 1000`);
@@ -223,7 +225,7 @@ export function inputValue(text: string, type: SqlType): Value {
     case 'bytea':
       return inputBytea(text, type);
     case 'interval':
-      throw new DefiniteError('sql_type', 'interval values are not supported yet');
+      return inputInterval(text);
   }
 }
 
@@ -361,4 +363,77 @@ function outputJsonb(value: unknown): string {
     return x !== y ? x - y : Buffer.compare(Buffer.from(a), Buffer.from(b));
   });
   return `{${keys.map((key) => `${JSON.stringify(key)}: ${outputJsonb(record[key])}`).join(', ')}}`;
+}
+
+const DAY = 86_400_000_000;
+/** Interval units: months, days or microseconds per unit. */
+const INTERVAL_UNITS: Record<string, { months?: number; days?: number; micros?: number }> = {
+  microsecond: { micros: 1 }, microseconds: { micros: 1 }, us: { micros: 1 }, usec: { micros: 1 }, usecs: { micros: 1 },
+  millisecond: { micros: 1000 }, milliseconds: { micros: 1000 }, ms: { micros: 1000 }, msec: { micros: 1000 }, msecs: { micros: 1000 },
+  second: { micros: 1e6 }, seconds: { micros: 1e6 }, sec: { micros: 1e6 }, secs: { micros: 1e6 }, s: { micros: 1e6 },
+  minute: { micros: 6e7 }, minutes: { micros: 6e7 }, min: { micros: 6e7 }, mins: { micros: 6e7 }, m: { micros: 6e7 },
+  hour: { micros: 3.6e9 }, hours: { micros: 3.6e9 }, hr: { micros: 3.6e9 }, hrs: { micros: 3.6e9 }, h: { micros: 3.6e9 },
+  day: { days: 1 }, days: { days: 1 }, d: { days: 1 },
+  week: { days: 7 }, weeks: { days: 7 }, w: { days: 7 },
+  month: { months: 1 }, months: { months: 1 }, mon: { months: 1 }, mons: { months: 1 },
+  year: { months: 12 }, years: { months: 12 }, yr: { months: 12 }, yrs: { months: 12 }, y: { months: 12 },
+  decade: { months: 120 }, decades: { months: 120 },
+  century: { months: 1200 }, centuries: { months: 1200 },
+  millennium: { months: 12000 }, millennia: { months: 12000 },
+};
+
+/** Adds `amount` units to an interval under construction, cascading fractions down as PostgreSQL does. */
+function addUnits(into: { months: number; days: number; micros: number }, amount: number, unit: { months?: number; days?: number; micros?: number }): void {
+  if (unit.months) {
+    const months = amount * unit.months;
+    into.months += Math.trunc(months);
+    const days = (months - Math.trunc(months)) * 30;
+    into.days += Math.trunc(days);
+    into.micros += Math.round((days - Math.trunc(days)) * DAY);
+  } else if (unit.days) {
+    const days = amount * unit.days;
+    into.days += Math.trunc(days);
+    into.micros += Math.round((days - Math.trunc(days)) * DAY);
+  } else into.micros += Math.round(amount * unit.micros!);
+}
+
+function inputInterval(text: string): Interval {
+  const invalid = () => new DefiniteError('sql_input', `invalid input syntax for type interval: "${text}"`, "write it as '1 day 02:00:00', '90 minutes' or 'P1DT2H'");
+  const trimmed = text.trim().toLowerCase();
+  const into = { months: 0, days: 0, micros: 0 };
+  const iso = /^(-)?p(?:(-?[\d.]+)y)?(?:(-?[\d.]+)m)?(?:(-?[\d.]+)w)?(?:(-?[\d.]+)d)?(?:t(?:(-?[\d.]+)h)?(?:(-?[\d.]+)m)?(?:(-?[\d.]+)s)?)?$/.exec(trimmed);
+  if (iso && trimmed !== 'p' && trimmed !== 'pt') {
+    const units = ['years', 'months', 'weeks', 'days', 'hours', 'minutes', 'seconds'];
+    iso.slice(2).forEach((amount, i) => {
+      if (amount !== undefined) addUnits(into, Number(amount) * (iso[1] ? -1 : 1), INTERVAL_UNITS[units[i]!]!);
+    });
+    return new Interval(into.months, into.days, BigInt(into.micros));
+  }
+  let rest = trimmed;
+  let ago = false;
+  if (/\sago$/.test(rest)) {
+    ago = true;
+    rest = rest.replace(/\s+ago$/, '');
+  }
+  if (rest === '') throw invalid();
+  const tokens = rest.replace(/^@\s*/, '').split(/\s+/);
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    const time = /^([+-])?(\d+):(\d{1,2})(?::(\d{1,2}(?:\.\d+)?))?$/.exec(token);
+    if (time) {
+      const micros = (Number(time[2]) * 3600 + Number(time[3]) * 60 + Number(time[4] ?? 0)) * 1e6;
+      into.micros += Math.round(time[1] === '-' ? -micros : micros);
+      continue;
+    }
+    const number = /^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(token) ? Number(token) : undefined;
+    const glued = number === undefined ? /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))([a-z]+)$/.exec(token) : null;
+    if (number === undefined && !glued) throw invalid();
+    const amount = number ?? Number(glued![1]);
+    const unitName = glued ? glued[2]! : tokens[++i];
+    const unit = unitName === undefined ? INTERVAL_UNITS.second : INTERVAL_UNITS[unitName];
+    if (!unit) throw invalid();
+    addUnits(into, amount, unit);
+  }
+  const sign = ago ? -1 : 1;
+  return new Interval(sign * into.months || 0, sign * into.days || 0, BigInt(sign * into.micros || 0));
 }
