@@ -117,6 +117,20 @@ const POSTGRES: Array<[string, string]> = [
   ['extract(epoch from interval \'1 year\')', '31557600.000000'],
   ['\'2024-02-29\'::timestamp + interval \'1 year\'', '2025-02-28 00:00:00'],
   ['interval \'abc\'', 'ERROR:  invalid input syntax for type interval: "abc"'],
+  ['\'{"a": {"b": [1, {"c": "x"}]}}\'::jsonb #> \'{a,b,1}\'', '{"c": "x"}'],
+  ['\'{"a": {"b": [1, {"c": "x"}]}}\'::jsonb #>> \'{a,b,1,c}\'', 'x'],
+  ['\'{"a": 1, "b": [1, 2]}\'::jsonb @> \'{"b": [2]}\'', 't'],
+  ['\'{"a": 1}\'::jsonb <@ \'{"a": 1, "b": 2}\'', 't'],
+  ['\'{"a": 1}\'::jsonb ? \'a\'', 't'],
+  ['\'["x", "y"]\'::jsonb ? \'y\'', 't'],
+  ['jsonb_extract_path_text(\'{"a": {"b": 5}}\'::jsonb, \'a\', \'b\')', '5'],
+  ['jsonb_extract_path(\'{"a": {"b": 5}}\'::jsonb, \'a\')', '{"b": 5}'],
+  ['\'foobar\' ~ \'^fo+b\'', 't'],
+  ['\'FOOBAR\' ~* \'foo\'', 't'],
+  ['\'foobar\' !~ \'x\'', 't'],
+  ['regexp_replace(\'hello world\', \'o\', \'0\', \'g\')', 'hell0 w0rld'],
+  ['regexp_replace(\'hello world\', \'(\\w+) (\\w+)\', \'\\2 \\1\')', 'world hello'],
+  ['regexp_count(\'banana\', \'an\')', '2'],
 ];
 
 test('expressions evaluate as PostgreSQL evaluates them', async () => {

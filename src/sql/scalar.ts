@@ -1151,6 +1151,155 @@ for (const [name, asText] of [['->', false], ['->>', true]] as const) {
     },
   });
 }
+// #> and #>> take a path given as a text array literal: '{a,0,b}'.
+for (const [name, asText] of [['#>', false], ['#>>', true]] as const) {
+  define(name, {
+    resolve(args) {
+      if (!jsonArg(args[0]!)) return 'needs json or jsonb on the left';
+      if (!isString(args[1]!) && args[1]!.kind !== 'unknown') return "needs a path such as '{a,0,b}' on the right";
+      return { args: [args[0]!, TEXT], type: asText ? TEXT : args[0]! };
+    },
+    implement() {
+      return (j, path) => {
+        const text = String(path).trim();
+        if (!/^\{.*\}$/.test(text)) throw new DefiniteError('sql_input', `malformed array literal: "${text}"`, "write the path as '{key,0,key}'");
+        const keys = text.slice(1, -1) === '' ? [] : text.slice(1, -1).split(',').map((key) => key.trim().replace(/^"(.*)"$/, '$1'));
+        let value: unknown = (j as Json).value;
+        for (const key of keys) {
+          if (Array.isArray(value) && /^-?\d+$/.test(key)) {
+            const index = Number(key);
+            value = value[index < 0 ? value.length + index : index];
+          } else if (isObject(value)) value = value[key];
+          else return null;
+          if (value === undefined) return null;
+        }
+        if (asText) return value === null ? null : typeof value === 'string' ? value : new Json(value).text;
+        return new Json(value);
+      };
+    },
+  });
+}
+define('@>', {
+  resolve(args) {
+    const jsonb = makeType('jsonb');
+    if (!args.every((a) => a.kind === 'jsonb' || a.kind === 'unknown')) return 'needs jsonb on both sides';
+    return { args: [jsonb, jsonb], type: BOOLEAN };
+  },
+  implement() {
+    return (a, b) => jsonContains((a as Json).value, (b as Json).value);
+  },
+});
+define('<@', {
+  resolve(args) {
+    const jsonb = makeType('jsonb');
+    if (!args.every((a) => a.kind === 'jsonb' || a.kind === 'unknown')) return 'needs jsonb on both sides';
+    return { args: [jsonb, jsonb], type: BOOLEAN };
+  },
+  implement() {
+    return (a, b) => jsonContains((b as Json).value, (a as Json).value);
+  },
+});
+define('?', {
+  resolve(args) {
+    if (args[0]!.kind !== 'jsonb') return 'needs jsonb on the left';
+    return { args: [args[0]!, TEXT], type: BOOLEAN };
+  },
+  implement() {
+    return (j, key) => {
+      const value = (j as Json).value;
+      if (Array.isArray(value)) return value.some((item) => item === key);
+      return isObject(value) && Object.hasOwn(value, key as string);
+    };
+  },
+});
+
+/** jsonb containment (@>): every part of `b` is in `a`, arrays as sets. */
+function jsonContains(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a)) {
+    if (Array.isArray(b)) return b.every((item) => a.some((candidate) => jsonContains(candidate, item)));
+    return a.some((candidate) => jsonContains(candidate, b)) || false;
+  }
+  if (isObject(a)) return isObject(b) && Object.entries(b).every(([key, value]) => Object.hasOwn(a, key) && jsonContains(a[key], value));
+  return a === b;
+}
+
+for (const [names, asText] of [[['jsonb_extract_path_text', 'json_extract_path_text'], true], [['jsonb_extract_path', 'json_extract_path'], false]] as const) {
+define([...names], {
+  resolve(args) {
+    if (args.length < 1 || !jsonArg(args[0]!)) return 'needs json or jsonb first';
+    return { args: [args[0]!, ...args.slice(1).map(() => TEXT)], type: asText ? TEXT : args[0]! };
+  },
+  implement() {
+    return extractPath(asText);
+  },
+});
+}
+function extractPath(asText: boolean): Fn {
+  return (j, ...keys) => {
+    let value: unknown = (j as Json).value;
+    for (const key of keys) {
+      if (key === null) return null;
+      if (Array.isArray(value) && /^-?\d+$/.test(key as string)) value = value[Number(key) < 0 ? value.length + Number(key) : Number(key)];
+      else if (isObject(value)) value = value[key as string];
+      else return null;
+      if (value === undefined) return null;
+    }
+    if (asText) return value === null ? null : typeof value === 'string' ? value : new Json(value).text;
+    return new Json(value);
+  };
+}
+
+// Regular expressions (POSIX in PostgreSQL; JavaScript's syntax covers the common subset).
+function regex(pattern: string, flags: string): RegExp {
+  try {
+    return new RegExp(pattern, flags);
+  } catch (error) {
+    throw new DefiniteError('sql_input', `invalid regular expression: ${(error as Error).message}`, 'check the pattern');
+  }
+}
+for (const [op, insensitive, negated] of [['~', false, false], ['~*', true, false], ['!~', false, true], ['!~*', true, true]] as const) {
+  define(op, {
+    resolve(args) {
+      if (!args.every((a) => isString(a) || a.kind === 'unknown')) return 'needs text';
+      return { args: [TEXT, TEXT], type: BOOLEAN };
+    },
+    implement() {
+      let last: string | undefined;
+      let compiled: RegExp | undefined;
+      return (a, b) => {
+        if (b !== last) {
+          last = b as string;
+          compiled = regex(last, insensitive ? 'i' : '');
+        }
+        return compiled!.test(a as string) !== negated;
+      };
+    },
+  });
+}
+define('regexp_replace', {
+  resolve(args) {
+    if (args.length < 3 || args.length > 4) return 'takes 3 or 4 arguments (source, pattern, replacement[, flags])';
+    return { args: args.map(() => TEXT), type: TEXT };
+  },
+  implement() {
+    return (source, pattern, replacement, flags = '') => {
+      const f = String(flags);
+      const re = regex(pattern as string, (f.includes('g') ? 'g' : '') + (f.includes('i') ? 'i' : ''));
+      // PostgreSQL writes back-references as \1; JavaScript as $1.
+      return (source as string).replace(re, (replacement as string).replace(/\$/g, '$$$$').replace(/\\(\d)/g, '$$$1').replace(/\\&/g, '$$&'));
+    };
+  },
+});
+define('regexp_count', {
+  resolve(args) {
+    if (args.length !== 2) return 'takes 2 arguments';
+    return { args: [TEXT, TEXT], type: INTEGER };
+  },
+  implement() {
+    return (source, pattern) => ((source as string).match(regex(pattern as string, 'g')) ?? []).length;
+  },
+});
+
 define(['jsonb_typeof', 'json_typeof'], {
   resolve(args) {
     return args.length === 1 && jsonArg(args[0]!) ? { args, type: TEXT } : 'needs one json argument';
