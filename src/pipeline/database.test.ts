@@ -164,3 +164,30 @@ test('SELECT semantics: set operations, top-k, CTEs, correlated subqueries', asy
   assert.deepEqual(await rows('SELECT 5 IN (SELECT v FROM t), 4 IN (SELECT v FROM t), 4 NOT IN (SELECT v FROM t WHERE v IS NOT NULL)'), [[true, null, true]]);
   await db.close();
 });
+
+test('every bind and type error names its place and has a hint', async () => {
+  const db = await shop();
+  const bad = [
+    'SELECT DISTINCT ON (id) id FROM customers',
+    'SELECT id FROM customers UNION SELECT id, name FROM customers',
+    'VALUES (1), (1, 2)',
+    'SELECT id FROM customers LIMIT -1',
+    'SELECT id FROM customers ORDER BY 5',
+    'SELECT (SELECT id, name FROM customers)',
+    'SELECT x.* FROM customers',
+    'SELECT sum(name) FROM customers',
+    'SELECT count(max(id)) FROM customers',
+    'SELECT id FROM customers WHERE id = ANY (SELECT 1) AND id > ALL (SELECT 2)',
+    "SELECT '1 day'::interval + 1",
+    'SELECT * FROM customers c JOIN orders o USING (nothing)',
+    'SELECT 1 FROM customers, LATERAL (SELECT 1) s',
+    'SELECT id::point FROM customers',
+  ];
+  for (const sql of bad) {
+    const error = (await db.execute(sql).catch((e: unknown) => e)) as SqlError;
+    assert.ok(error instanceof Error, `${sql} should fail`);
+    assert.match(error.message, /^<sql>:1:\d+: .+\n {2}.+\n {2} *\^$/, sql);
+    assert.ok((error.hint ?? '').length > 10, `${sql}: no hint (${error.message})`);
+  }
+  await db.close();
+});

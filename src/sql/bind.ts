@@ -68,10 +68,27 @@ export class BindError extends DefiniteError {
   /** Offset of the offending text in the statement (-1 when unknown). */
   readonly location: number;
   constructor(code: string, message: string, location: number | undefined, hint?: string) {
-    super(code, message, hint);
+    super(code, message, hint ?? DEFAULT_HINTS[code]);
     this.location = location ?? -1;
   }
 }
+
+/** What to do, for errors that have no more specific hint. */
+const DEFAULT_HINTS: Record<string, string> = {
+  sql_unsupported: 'docs/sql.md lists the SQL Sluice supports; write this another way for now',
+  sql_type: 'add an explicit cast, e.g. CAST(x AS text) or x::numeric',
+  sql_setop: 'select the same number of columns in every branch, casting where types differ',
+  sql_values: 'give every VALUES row the same number of values, of compatible types',
+  sql_limit: 'LIMIT and OFFSET take a non-negative integer constant',
+  sql_order: 'order by a column of the select list: its name, its position, or an expression of it',
+  sql_function: 'docs/sql.md lists the functions Sluice supports',
+  sql_group: 'in a grouped query every column outside an aggregate must be in GROUP BY',
+  sql_subquery: 'a subquery used as a value selects exactly one column',
+  sql_alias: 'give at most as many column names as the relation has columns',
+  sql_column: 'check the column names of the tables in FROM',
+  sql_relation: 'use a table or view defined above, or an alias given in FROM',
+  sql_select: 'name the columns to select, or add a FROM clause',
+};
 
 // libpg-query's nodes are JSON: one key (the node type) → fields.
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
