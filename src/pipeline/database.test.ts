@@ -191,3 +191,21 @@ test('every bind and type error names its place and has a hint', async () => {
   }
   await db.close();
 });
+
+test('correlated aggregates over no rows take their empty value (count 0), NULL keys included', async () => {
+  const db = await open();
+  await db.execute(`CREATE TABLE c (id integer, name text); CREATE TABLE o (cid integer, amount integer);
+    CREATE VIEW v AS SELECT name,
+      (SELECT count(*) FROM o WHERE o.cid = c.id) AS n,
+      (SELECT sum(amount) FROM o WHERE o.cid = c.id) AS s,
+      (SELECT count(amount) + 1 FROM o WHERE o.cid = c.id AND amount > 6) AS k,
+      (SELECT coalesce(max(amount), -1) FROM o WHERE cid = c.id) AS m
+    FROM c ORDER BY name`);
+  await db.execute(`INSERT INTO c VALUES (1, 'a'), (2, 'b'), (NULL, 'n'), (3, 'c');
+    INSERT INTO o VALUES (1, 10), (1, 5), (2, NULL), (NULL, 7)`);
+  // What PostgreSQL 15 returns for the same query and data.
+  assert.deepEqual(db.rows('v'), [['a', 2, 15, 2, 10], ['b', 1, null, 1, -1], ['c', 0, null, 1, -1], ['n', 0, null, 1, -1]]);
+  await db.execute('DELETE FROM o WHERE cid = 1');
+  assert.deepEqual(db.rows('v')[0], ['a', 0, null, 1, -1]);
+  await db.close();
+});

@@ -19,6 +19,7 @@
  */
 
 import { Decimal, DefiniteError, Json, type Value } from '../core/index.ts';
+import { compileExpr } from './compile.ts';
 import type { Node } from 'libpg-query';
 import {
   column,
@@ -987,6 +988,23 @@ export class Binder {
   #attach(rel: Rel, pending: Pending[], mapRef: (expr: Expr) => Expr, scope: Scope): { rel: Rel; substitute: (expr: Expr) => Expr } {
     const results: Expr[] = [];
     for (const item of pending) {
+      // A correlated aggregate `(SELECT agg(…) FROM x WHERE x.k = outer.k …)`: grouped by x.k and
+      // joined on it; an outer row without a group gets the aggregate's value over no rows.
+      const grouped = item.kind === 'scalar' && item.refs.length > 0 ? aggregateCorrelation(visibleRel(item.query), item.refs.length) : undefined;
+      if (grouped) {
+        const outerKeys = grouped.outerKeys.map((key) => mapOuter(key, (i, t) => mapRef(column(item.refs[i]!, t))));
+        const width = rel.columns.length;
+        const computed = outerKeys.filter((key) => key.op !== 'column');
+        let keyIndex = width;
+        const leftKey = outerKeys.map((key) => (key.op === 'column' ? key.index : keyIndex++));
+        if (computed.length > 0) rel = { kind: 'project', input: rel, exprs: [...rel.columns.map((c, i) => column(i, c.type)), ...computed], columns: [...rel.columns, ...computed.map((e, i) => ({ name: `key${i + 1}`, type: e.type }))] };
+        const base = rel.columns.length;
+        const k = outerKeys.length;
+        rel = { kind: 'keyJoin', join: 'left', left: rel, right: grouped.rel, leftKey, rightKey: Array.from({ length: k }, (_, i) => i), columns: [...rel.columns, ...grouped.rel.columns] };
+        const valueType = grouped.rel.columns[k]!.type;
+        results.push({ op: 'case', whens: [{ when: { op: 'call', fn: 'is_not_null', args: [column(base, grouped.rel.columns[0]!.type)], type: BOOLEAN }, then: column(base + k, valueType) }], otherwise: literal(grouped.empty, valueType), type: valueType });
+        continue;
+      }
       // The outer values the subquery depends on, as columns of rel.
       const refExprs = item.refs.map((index) => mapRef(column(index, findByIndex(scope, index).type)));
       const test = item.test ? mapRef(item.test) : undefined;
@@ -1177,6 +1195,44 @@ function equalityCorrelation(rel: Rel, refs: number, withValue: boolean): { rel:
   const filtered: Rel = { kind: 'filter', input: filterRel.input, predicate: predicate.length === 1 ? predicate[0]! : { op: 'call', fn: 'and', args: predicate, type: BOOLEAN }, columns: filterRel.input.columns };
   const exprs = [...innerKeys, ...(withValue ? [rel.exprs[0]!] : [])];
   return { rel: { kind: 'project', input: filtered, exprs, columns: exprs.map((e, i) => ({ name: withValue && i === exprs.length - 1 ? rel.columns[0]!.name : `key${i + 1}`, type: e.type })) }, outerKeys };
+}
+
+/**
+ * A scalar subquery `SELECT f(agg(…), …) FROM x WHERE inner = outer AND … rest` (one aggregate
+ * level, no GROUP BY, outer references only in those equalities): the subquery grouped by the
+ * inner keys as (keys…, value), and the value it has over no rows (count 0, others NULL) — or
+ * undefined when the subquery has another shape.
+ */
+function aggregateCorrelation(rel: Rel, refs: number): { rel: Rel; outerKeys: Expr[]; empty: Value } | undefined {
+  if (rel.kind !== 'project' || rel.exprs.length !== 1 || exprHas(rel.exprs[0]!)) return undefined;
+  const aggregate = rel.input;
+  if (aggregate.kind !== 'aggregate' || aggregate.groupBy.length !== 0 || aggregate.aggregates.some((a) => a.args.some(exprHas))) return undefined;
+  const keyed = equalityCorrelation({ kind: 'project', input: aggregate.input, exprs: [], columns: [] }, refs, false);
+  if (!keyed || keyed.rel.kind !== 'project') return undefined;
+  const innerKeys = keyed.rel.exprs;
+  const k = innerKeys.length;
+  const groupedRel: Rel = {
+    kind: 'aggregate',
+    input: keyed.rel.input,
+    groupBy: innerKeys,
+    aggregates: aggregate.aggregates,
+    domain: undefined,
+    columns: [...innerKeys.map((key, i) => ({ name: `key${i + 1}`, type: key.type })), ...aggregate.aggregates.map((a) => ({ name: a.fn, type: a.type }))],
+  };
+  const value = rel.exprs[0]!;
+  let empty: Value;
+  try {
+    const defaults = aggregate.aggregates.map((a) => (a.fn === 'count' || a.fn === 'count_star' ? 0 : null));
+    empty = compileExpr(value)(defaults);
+  } catch {
+    return undefined; // the value over no rows raises an error: keep the general plan, which raises it where PostgreSQL would
+  }
+  const keys = innerKeys.map((key, i) => column(i, key.type));
+  return {
+    rel: { kind: 'project', input: groupedRel, exprs: [...keys, shiftColumns(value, k)], columns: [...groupedRel.columns.slice(0, k), rel.columns[0]!] },
+    outerKeys: keyed.outerKeys,
+    empty,
+  };
 }
 
 /** Whether an expression reads only outer references (and constants). */
