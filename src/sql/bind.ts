@@ -908,8 +908,9 @@ export class Binder {
         if (!common) throw new BindError('sql_type', `operator does not exist: ${typeLabel(test.type)} = ${typeLabel(query.rel.columns[0]!.type)}`, body.location, 'cast one side');
         const target = common.kind === 'unknown' ? TEXT : common;
         const sub = castColumns(visibleRel(query), [target]);
-        context.pending.push({ kind: 'in', query: { rel: sub, visible: 1, orderBy: [] }, refs: outer.refs, test: coerce(test, target, 'IN') });
-        const result = column(SUB_BASE + index, BOOLEAN);
+        // The test may hold subqueries of its own, pushed while binding it: this one goes after them.
+        const position = context.pending.push({ kind: 'in', query: { rel: sub, visible: 1, orderBy: [] }, refs: outer.refs, test: coerce(test, target, 'IN') }) - 1;
+        const result = column(SUB_BASE + position, BOOLEAN);
         return body.subLinkType === 'ALL_SUBLINK' ? { op: 'call', fn: 'not', args: [result], type: BOOLEAN } : result;
       }
       default:
@@ -932,6 +933,8 @@ export class Binder {
     if (!link) return undefined;
     const isIn = link.subLinkType === 'ANY_SUBLINK' && (stringsOf(link.operName).at(-1) ?? '=') === '=';
     if (link.subLinkType !== 'EXISTS_SUBLINK' && !isIn) return undefined;
+    // A tested value with subqueries of its own takes the general path (which joins those in first).
+    if (isIn && JSON.stringify(link.testexpr).includes('"SubLink"')) return undefined;
     const outer: OuterContext = { scope, refs: [] };
     const query = this.query(link.subselect, outer, scope.ctes);
     let sub = visibleRel(query);
@@ -1007,7 +1010,8 @@ export class Binder {
       }
       // The outer values the subquery depends on, as columns of rel.
       const refExprs = item.refs.map((index) => mapRef(column(index, findByIndex(scope, index).type)));
-      const test = item.test ? mapRef(item.test) : undefined;
+      // The tested value may use subqueries attached before this one.
+      const test = item.test ? mapColumns(mapRef(item.test), (index, t) => (index >= SUB_BASE ? results[index - SUB_BASE]! : column(index, t))) : undefined;
       const keyExprs = test ? [...refExprs, test] : refExprs;
       const keyColumns: number[] = [];
       const extra: Expr[] = [];
@@ -1042,7 +1046,9 @@ export class Binder {
       } else if (item.kind === 'exists') {
         right = aggregateRel(sub, dColumns.map(dCol), [{ fn: 'count_star', args: [], distinct: false, type: BIGINT }]);
         rightKey = dColumns;
-        value = (base) => ({ op: 'call', fn: 'is_not_null', args: [column(base + d, BIGINT)], type: BOOLEAN });
+        // count(*) > 0: a missing domain value has no row (NULL), and a global aggregate's one
+        // row over nothing counts 0 — both are "no rows".
+        value = (base) => ({ op: 'call', fn: '>', args: [{ op: 'call', fn: 'coalesce', args: [column(base + d, BIGINT), literal(0, BIGINT)], type: BIGINT }, literal(0, BIGINT)], type: BOOLEAN });
       } else {
         const v = column(d, sub.columns[d]!.type);
         // Matches per (domain, value), and row / non-NULL counts per domain value.
