@@ -33,7 +33,7 @@ import {
   columnType,
   compileExpr,
   encodeKey,
-  explain,
+  explainQuery,
   inputValue,
   lower,
   optimize,
@@ -313,7 +313,7 @@ export class Database {
         const [kind, body] = nodeOf(statement.node);
         const select = kind === 'ViewStmt' ? body.query : kind === 'SelectStmt' ? statement.node : undefined;
         if (!select) return `-- ${kind}`;
-        return explain(this.#bind(select, statement, sql, '<sql>').rel);
+        return explainQuery(this.#bind(select, statement, sql, '<sql>'));
       })
       .join('\n\n');
   }
@@ -359,11 +359,11 @@ export class Database {
           throw error;
         }
         const view = this.#views.get(name)!;
-        entries.push({ kind: 'view', name, detail: view.columns.map((c) => `${c.name} ${typeLabel(c.type)}`).join(', '), plan: explain(view.query.rel) });
+        entries.push({ kind: 'view', name, detail: view.columns.map((c) => `${c.name} ${typeLabel(c.type)}`).join(', '), plan: explainQuery(view.query) });
         continue;
       }
       if (kind === 'SelectStmt') {
-        entries.push({ kind: 'query', name: '', detail: statement.text.split('\n')[0]!, plan: explain(this.#bind(statement.node, statement, text, file).rel) });
+        entries.push({ kind: 'query', name: '', detail: statement.text.split('\n')[0]!, plan: explainQuery(this.#bind(statement.node, statement, text, file)) });
         continue;
       }
       const result = this.#run(statement, text, file);

@@ -268,3 +268,12 @@ export function explain(rel: Rel, indent = ''): string {
   }
   return [indent + line, ...inputsOf(rel).map((input) => explain(input, indent + '  '))].join('\n');
 }
+
+/** A query's plan, under a line for the order its reads are given in (ORDER BY without LIMIT). */
+export function explainQuery(query: Query): string {
+  const plan = explain(query.rel);
+  if (query.orderBy.length === 0) return plan;
+  const names = query.rel.columns.map((c) => c.name);
+  const keys = query.orderBy.map((key) => `${exprText(key.expr, names)}${key.descending ? ' DESC' : ''}${key.nullsFirst !== key.descending ? (key.nullsFirst ? ' NULLS FIRST' : ' NULLS LAST') : ''}`);
+  return `Order reads by ${keys.join(', ')}\n${plan.split('\n').map((line) => `  ${line}`).join('\n')}`;
+}
