@@ -131,6 +131,11 @@ const POSTGRES: Array<[string, string]> = [
   ['regexp_replace(\'hello world\', \'o\', \'0\', \'g\')', 'hell0 w0rld'],
   ['regexp_replace(\'hello world\', \'(\\w+) (\\w+)\', \'\\2 \\1\')', 'world hello'],
   ['regexp_count(\'banana\', \'an\')', '2'],
+  ['to_char(\'2024-03-05 14:07:09.123456\'::timestamp, \'YYYY-MM-DD HH24:MI:SS.US\')', '2024-03-05 14:07:09.123456'],
+  ['to_char(\'2024-03-05 14:07:09\'::timestamp, \'Mon DD, YYYY HH12:MI AM\')', 'Mar 05, 2024 02:07 PM'],
+  ['to_char(\'2024-03-05\'::date, \'Day DY Month MON Q DDD D "week"\')', 'Tuesday   TUE March     MAR 1 065 3 week'],
+  ['to_char(\'2024-12-31 00:00:00+00\'::timestamptz, \'YY-MM\')', '24-12'],
+  ['to_timestamp(1710460801.5)', '2024-03-15 00:00:01.5+00'],
 ];
 
 test('expressions evaluate as PostgreSQL evaluates them', async () => {

@@ -1107,6 +1107,89 @@ function intervalPart(unit: string, interval: Interval): Decimal {
   }
 }
 
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+
+/** PostgreSQL's to_char for times: the common template patterns; other text is copied, "quoted" text literally. */
+function formatTime(micros: bigint, template: string): string {
+  const millis = Number(floorDiv(micros, 1000n));
+  const date = new Date(millis);
+  const fraction = Number(((micros % 1_000_000n) + 1_000_000n) % 1_000_000n);
+  const pad = (n: number, width: number) => String(n).padStart(width, '0');
+  const hour = date.getUTCHours();
+  const patterns: Array<[RegExp, () => string]> = [
+    [/^YYYY/, () => pad(date.getUTCFullYear(), 4)],
+    [/^YY/, () => pad(date.getUTCFullYear() % 100, 2)],
+    [/^MONTH/, () => MONTHS[date.getUTCMonth()]!.toUpperCase().padEnd(9)],
+    [/^Month/, () => MONTHS[date.getUTCMonth()]!.padEnd(9)],
+    [/^month/, () => MONTHS[date.getUTCMonth()]!.toLowerCase().padEnd(9)],
+    [/^MON/, () => MONTHS[date.getUTCMonth()]!.slice(0, 3).toUpperCase()],
+    [/^Mon/, () => MONTHS[date.getUTCMonth()]!.slice(0, 3)],
+    [/^MM/, () => pad(date.getUTCMonth() + 1, 2)],
+    [/^DAY/, () => WEEKDAYS[date.getUTCDay()]!.toUpperCase().padEnd(9)],
+    [/^Day/, () => WEEKDAYS[date.getUTCDay()]!.padEnd(9)],
+    [/^DY/, () => WEEKDAYS[date.getUTCDay()]!.slice(0, 3).toUpperCase()],
+    [/^Dy/, () => WEEKDAYS[date.getUTCDay()]!.slice(0, 3)],
+    [/^DDD/, () => pad(Math.floor((Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()) - Date.UTC(date.getUTCFullYear(), 0, 1)) / 86_400_000) + 1, 3)],
+    [/^DD/, () => pad(date.getUTCDate(), 2)],
+    [/^D/, () => String(date.getUTCDay() + 1)],
+    [/^HH24/, () => pad(hour, 2)],
+    [/^HH12|^HH/, () => pad(hour % 12 === 0 ? 12 : hour % 12, 2)],
+    [/^MI/, () => pad(date.getUTCMinutes(), 2)],
+    [/^SS/, () => pad(date.getUTCSeconds(), 2)],
+    [/^MS/, () => pad(Math.floor(fraction / 1000), 3)],
+    [/^US/, () => pad(fraction, 6)],
+    [/^(AM|PM)/, () => (hour < 12 ? 'AM' : 'PM')],
+    [/^(am|pm)/, () => (hour < 12 ? 'am' : 'pm')],
+    [/^Q/, () => String(Math.floor(date.getUTCMonth() / 3) + 1)],
+  ];
+  let out = '';
+  let rest = template;
+  while (rest.length > 0) {
+    if (rest[0] === '"') {
+      const end = rest.indexOf('"', 1);
+      out += end < 0 ? rest.slice(1) : rest.slice(1, end);
+      rest = end < 0 ? '' : rest.slice(end + 1);
+      continue;
+    }
+    const match = patterns.find(([pattern]) => pattern.test(rest));
+    if (match) {
+      const [pattern, render] = match;
+      out += render();
+      rest = rest.slice(pattern.exec(rest)![0].length);
+    } else {
+      out += rest[0];
+      rest = rest.slice(1);
+    }
+  }
+  return out;
+}
+
+define('to_char', {
+  resolve(args) {
+    if (args.length !== 2) return 'takes 2 arguments (a time and a template)';
+    const t = args[0]!.kind === 'unknown' ? makeType('timestamp') : args[0]!;
+    if (TEMPORAL_RANK[t.kind] === undefined) return 'formats dates and timestamps only (cast numbers to text)';
+    return { args: [t, TEXT], type: TEXT };
+  },
+  implement() {
+    return (ts, template) => formatTime((ts as Timestamp).micros, template as string);
+  },
+});
+define('to_timestamp', {
+  resolve(args) {
+    if (args.length !== 1) return 'takes 1 argument (seconds since 1970-01-01 UTC)';
+    return { args: [DOUBLE], type: makeType('timestamptz') };
+  },
+  implement() {
+    return (seconds) => {
+      const value = seconds as number;
+      if (!Number.isFinite(value)) throw new DefiniteError('sql_range', 'timestamp out of range');
+      return new Timestamp('timestamptz', BigInt(Math.round(value * 1e6)));
+    };
+  },
+});
+
 define('make_date', {
   resolve(args) {
     if (args.length !== 3) return 'takes 3 arguments';
