@@ -177,7 +177,7 @@ test('every bind and type error names its place and has a hint', async () => {
     'SELECT x.* FROM customers',
     'SELECT sum(name) FROM customers',
     'SELECT count(max(id)) FROM customers',
-    'SELECT id FROM customers WHERE id = ANY (SELECT 1) AND id > ALL (SELECT 2)',
+    "SELECT id FROM customers WHERE (id, name) = (1, 'a')",
     "SELECT '1 day'::interval + 1",
     'SELECT * FROM customers c JOIN orders o USING (nothing)',
     'SELECT 1 FROM customers, LATERAL (SELECT 1) s',
@@ -207,5 +207,46 @@ test('correlated aggregates over no rows take their empty value (count 0), NULL 
   assert.deepEqual(db.rows('v'), [['a', 2, 15, 2, 10], ['b', 1, null, 1, -1], ['c', 0, null, 1, -1], ['n', 0, null, 1, -1]]);
   await db.execute('DELETE FROM o WHERE cid = 1');
   assert.deepEqual(db.rows('v')[0], ['a', 0, null, 1, -1]);
+  await db.close();
+});
+
+test('x op ANY / ALL (subquery) follows SQL three-valued rules', async () => {
+  const db = await open();
+  await db.execute(`CREATE TABLE t (a integer); CREATE TABLE s (b integer); CREATE TABLE n (b integer); CREATE TABLE e (b integer);
+    INSERT INTO t VALUES (1), (5), (10), (NULL); INSERT INTO s VALUES (2), (5), (7); INSERT INTO n VALUES (2), (NULL)`);
+  const actual: string[] = [];
+  for (const q of ['> ALL', '>= ALL', '< ANY', '<= ANY', '= ALL', '<> ANY', '> ANY', '< ALL']) {
+    for (const table of ['s', 'n', 'e']) {
+      const rows = (await db.execute(`SELECT a, a ${q} (SELECT b FROM ${table}) FROM t ORDER BY a`))[0]!.rows!;
+      actual.push(`${q} ${table}: ${rows.map((row) => `${row[0]}:${row[1]}`).join(' ')}`);
+    }
+  }
+  // What PostgreSQL 15 answers for the same data (s: 2, 5, 7; n: 2, NULL; e: empty).
+  assert.deepEqual(actual, [
+    '> ALL s: 1:false 5:false 10:true null:null',
+    '> ALL n: 1:false 5:null 10:null null:null',
+    '> ALL e: 1:true 5:true 10:true null:true',
+    '>= ALL s: 1:false 5:false 10:true null:null',
+    '>= ALL n: 1:false 5:null 10:null null:null',
+    '>= ALL e: 1:true 5:true 10:true null:true',
+    '< ANY s: 1:true 5:true 10:false null:null',
+    '< ANY n: 1:true 5:null 10:null null:null',
+    '< ANY e: 1:false 5:false 10:false null:false',
+    '<= ANY s: 1:true 5:true 10:false null:null',
+    '<= ANY n: 1:true 5:null 10:null null:null',
+    '<= ANY e: 1:false 5:false 10:false null:false',
+    '= ALL s: 1:false 5:false 10:false null:null',
+    '= ALL n: 1:false 5:false 10:false null:null',
+    '= ALL e: 1:true 5:true 10:true null:true',
+    '<> ANY s: 1:true 5:true 10:true null:null',
+    '<> ANY n: 1:true 5:true 10:true null:null',
+    '<> ANY e: 1:false 5:false 10:false null:false',
+    '> ANY s: 1:false 5:true 10:true null:null',
+    '> ANY n: 1:null 5:true 10:true null:null',
+    '> ANY e: 1:false 5:false 10:false null:false',
+    '< ALL s: 1:true 5:false 10:false null:null',
+    '< ALL n: 1:null 5:false 10:false null:null',
+    '< ALL e: 1:true 5:true 10:true null:true',
+  ]);
   await db.close();
 });

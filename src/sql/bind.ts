@@ -172,7 +172,9 @@ const AGG_BASE = 1 << 28;
 const SUB_BASE = 1 << 29;
 
 interface Pending {
-  kind: 'scalar' | 'exists' | 'in';
+  kind: 'scalar' | 'exists' | 'in' | 'quantified';
+  /** For quantified comparisons: the operator and ANY / ALL, e.g. '> ALL'. */
+  quantifier?: string;
   query: Query;
   /** Outer column indices (of the binding scope) the subquery references. */
   refs: number[];
@@ -901,13 +903,19 @@ export class Binder {
       case 'ALL_SUBLINK': {
         const op = stringsOf(body.operName).at(-1) ?? '=';
         const isIn = (body.subLinkType === 'ANY_SUBLINK' && op === '=') || (body.subLinkType === 'ALL_SUBLINK' && op === '<>');
-        if (!isIn) throw new BindError('sql_unsupported', `${op} ${body.subLinkType === 'ANY_SUBLINK' ? 'ANY' : 'ALL'} (subquery) is not supported yet`, body.location, 'use IN / NOT IN, EXISTS, or compare with min()/max() of the subquery');
-        if (query.visible !== 1) throw new BindError('sql_subquery', 'subquery has too many columns', body.location, 'IN (subquery) compares one column');
+        const quantifier = body.subLinkType === 'ANY_SUBLINK' ? 'ANY' : 'ALL';
+        if (!isIn && !['=', '<>', '!=', '<', '<=', '>', '>='].includes(op)) throw new BindError('sql_unsupported', `${op} ${quantifier} (subquery) is not supported`, body.location, 'compare with =, <>, <, <=, > or >=');
+        if (query.visible !== 1) throw new BindError('sql_subquery', 'subquery has too many columns', body.location, `${isIn ? 'IN' : quantifier} (subquery) compares one column`);
         const test = this.#expr(body.testexpr, context);
         const common = commonType(test.type, query.rel.columns[0]!.type);
         if (!common) throw new BindError('sql_type', `operator does not exist: ${typeLabel(test.type)} = ${typeLabel(query.rel.columns[0]!.type)}`, body.location, 'cast one side');
         const target = common.kind === 'unknown' ? TEXT : common;
         const sub = castColumns(visibleRel(query), [target]);
+        if (!isIn) {
+          // x op ANY / ALL (subquery): decided from the subquery's row and non-NULL counts and its min and max.
+          const position = context.pending.push({ kind: 'quantified', query: { rel: sub, visible: 1, orderBy: [] }, refs: outer.refs, test: coerce(test, target, quantifier), quantifier: `${op === '!=' ? '<>' : op} ${quantifier}` }) - 1;
+          return column(SUB_BASE + position, BOOLEAN);
+        }
         // The test may hold subqueries of its own, pushed while binding it: this one goes after them.
         const position = context.pending.push({ kind: 'in', query: { rel: sub, visible: 1, orderBy: [] }, refs: outer.refs, test: coerce(test, target, 'IN') }) - 1;
         const result = column(SUB_BASE + position, BOOLEAN);
@@ -1043,6 +1051,18 @@ export class Binder {
         right = aggregateRel(sub, dColumns.map(dCol), [{ fn: 'count_star', args: [], distinct: false, type: BIGINT }, { fn: 'min', args: [v], distinct: false, type: v.type }]);
         rightKey = dColumns;
         value = (base) => ({ op: 'call', fn: '$scalar_subquery', args: [column(base + d, BIGINT), column(base + d + 1, v.type)], type: v.type });
+      } else if (item.kind === 'quantified') {
+        const v = column(d, sub.columns[d]!.type);
+        right = aggregateRel(sub, dColumns.map(dCol), [
+          { fn: 'count_star', args: [], distinct: false, type: BIGINT },
+          { fn: 'count', args: [v], distinct: false, type: BIGINT },
+          { fn: 'min', args: [v], distinct: false, type: v.type },
+          { fn: 'max', args: [v], distinct: false, type: v.type },
+        ]);
+        rightKey = dColumns;
+        const testColumn = keyColumns[d]!;
+        const quantifier = item.quantifier!;
+        value = (base) => ({ op: 'call', fn: '$quantified', args: [literal(quantifier, TEXT), column(testColumn, v.type), ...[0, 1].map((i) => column(base + d + i, BIGINT)), column(base + d + 2, v.type), column(base + d + 3, v.type)], type: BOOLEAN });
       } else if (item.kind === 'exists') {
         right = aggregateRel(sub, dColumns.map(dCol), [{ fn: 'count_star', args: [], distinct: false, type: BIGINT }]);
         rightKey = dColumns;

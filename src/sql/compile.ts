@@ -158,7 +158,7 @@ function compileCall(fn: string, argExprs: Expr[], result: Type, leftArity: numb
 }
 
 /** Functions that see NULL arguments (three-valued or NULL-skipping). */
-const NON_STRICT = new Set(['$scalar_subquery', '$in_subquery', 'coalesce', 'nullif', 'greatest', 'least', 'is_distinct', 'is_not_distinct', 'concat', 'concat_ws', 'jsonb_build_object', 'json_build_object', 'is_true', 'is_not_true', 'is_false', 'is_not_false', 'is_unknown', 'is_not_unknown']);
+const NON_STRICT = new Set(['$scalar_subquery', '$in_subquery', '$quantified', 'coalesce', 'nullif', 'greatest', 'least', 'is_distinct', 'is_not_distinct', 'concat', 'concat_ws', 'jsonb_build_object', 'json_build_object', 'is_true', 'is_not_true', 'is_false', 'is_not_false', 'is_unknown', 'is_not_unknown']);
 
 /** A predicate: true only when the expression is TRUE (NULL and FALSE reject, as WHERE does). */
 export function compilePredicate(expr: Expr, leftArity?: number): (row: Row, right?: Row) => boolean {

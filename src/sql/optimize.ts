@@ -176,7 +176,7 @@ function outerJoinFilter(rel: Extract<Rel, { kind: 'join' }>, conjuncts: Expr[])
 }
 
 /** Functions that may return non-NULL for NULL arguments (the rest give NULL for a NULL). */
-const NULL_TOLERANT = new Set(['coalesce', 'nullif', 'greatest', 'least', 'is_distinct', 'is_not_distinct', 'concat', 'concat_ws', 'jsonb_build_object', 'json_build_object', 'is_null', 'is_not_null', 'is_true', 'is_not_true', 'is_false', 'is_not_false', 'is_unknown', 'is_not_unknown', 'and', 'or', 'not', 'in', '$scalar_subquery', '$in_subquery']);
+const NULL_TOLERANT = new Set(['coalesce', 'nullif', 'greatest', 'least', 'is_distinct', 'is_not_distinct', 'concat', 'concat_ws', 'jsonb_build_object', 'json_build_object', 'is_null', 'is_not_null', 'is_true', 'is_not_true', 'is_false', 'is_not_false', 'is_unknown', 'is_not_unknown', 'and', 'or', 'not', 'in', '$scalar_subquery', '$in_subquery', '$quantified']);
 
 /** Whether `expr` is NULL whenever all of `columns` are NULL. */
 function nullOnNull(expr: Expr, columns: Set<number>): boolean {

@@ -582,6 +582,36 @@ define('$scalar_subquery', {
     };
   },
 });
+// Internal: x op ANY / ALL (subquery) from the subquery's row and non-NULL counts, min and max
+// (SQL's three-valued rules: over no rows ALL is TRUE and ANY FALSE; a NULL leaves it unknown).
+define('$quantified', {
+  resolve(args) {
+    return { args, type: BOOLEAN, strict: false };
+  },
+  implement() {
+    return (quantifier, x, rows, nonNull, min, max) => {
+      const [op, which] = String(quantifier).split(' ') as [string, 'ANY' | 'ALL'];
+      const total = rows === null ? 0 : Number(rows);
+      const known = nonNull === null ? 0 : Number(nonNull);
+      if (total === 0) return which === 'ALL';
+      if (x === null) return null;
+      const unknown = total > known ? null : which === 'ALL';
+      if (known === 0) return null;
+      const test = (y: Value) => COMPARISONS[op]!(compareSql(x, y));
+      if (op === '=' || op === '<>') {
+        // (= ANY is IN and <> ALL is NOT IN, bound apart.) = ALL: every value equals x, so
+        // min = max = x; <> ANY: some value differs from x.
+        const allEqual = compareSql(min!, x) === 0 && compareSql(max!, x) === 0;
+        if (op === '=') return allEqual ? unknown : false;
+        return allEqual ? unknown : true;
+      }
+      // ALL: the hardest value decides FALSE; ANY: the easiest decides TRUE.
+      const low = op === '<' || op === '<=';
+      if (which === 'ALL') return test(low ? min! : max!) ? unknown : false;
+      return test(low ? max! : min!) ? true : unknown;
+    };
+  },
+});
 // Internal: x IN (subquery) from x, its match count, and the subquery's row and non-NULL counts.
 define('$in_subquery', {
   resolve(args) {
