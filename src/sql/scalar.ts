@@ -1277,41 +1277,23 @@ for (const [name, asText] of [['#>', false], ['#>>', true]] as const) {
         const text = String(path).trim();
         if (!/^\{.*\}$/.test(text)) throw new DefiniteError('sql_input', `malformed array literal: "${text}"`, "write the path as '{key,0,key}'");
         const keys = text.slice(1, -1) === '' ? [] : text.slice(1, -1).split(',').map((key) => key.trim().replace(/^"(.*)"$/, '$1'));
-        let value: unknown = (j as Json).value;
-        for (const key of keys) {
-          if (Array.isArray(value) && /^-?\d+$/.test(key)) {
-            const index = Number(key);
-            value = value[index < 0 ? value.length + index : index];
-          } else if (isObject(value)) value = value[key];
-          else return null;
-          if (value === undefined) return null;
-        }
-        if (asText) return value === null ? null : typeof value === 'string' ? value : new Json(value).text;
-        return new Json(value);
+        return walkJson((j as Json).value, keys, asText);
       };
     },
   });
 }
-define('@>', {
-  resolve(args) {
-    const jsonb = makeType('jsonb');
-    if (!args.every((a) => a.kind === 'jsonb' || a.kind === 'unknown')) return 'needs jsonb on both sides';
-    return { args: [jsonb, jsonb], type: BOOLEAN };
-  },
-  implement() {
-    return (a, b) => jsonContains((a as Json).value, (b as Json).value);
-  },
-});
-define('<@', {
-  resolve(args) {
-    const jsonb = makeType('jsonb');
-    if (!args.every((a) => a.kind === 'jsonb' || a.kind === 'unknown')) return 'needs jsonb on both sides';
-    return { args: [jsonb, jsonb], type: BOOLEAN };
-  },
-  implement() {
-    return (a, b) => jsonContains((b as Json).value, (a as Json).value);
-  },
-});
+for (const [op, leftContains] of [['@>', true], ['<@', false]] as const) {
+  define(op, {
+    resolve(args) {
+      const jsonb = makeType('jsonb');
+      if (!args.every((a) => a.kind === 'jsonb' || a.kind === 'unknown')) return 'needs jsonb on both sides';
+      return { args: [jsonb, jsonb], type: BOOLEAN };
+    },
+    implement() {
+      return leftContains ? (a, b) => jsonContains((a as Json).value, (b as Json).value) : (a, b) => jsonContains((b as Json).value, (a as Json).value);
+    },
+  });
+}
 define('?', {
   resolve(args) {
     if (args[0]!.kind !== 'jsonb') return 'needs jsonb on the left';
@@ -1348,18 +1330,22 @@ define([...names], {
 });
 }
 function extractPath(asText: boolean): Fn {
-  return (j, ...keys) => {
-    let value: unknown = (j as Json).value;
-    for (const key of keys) {
-      if (key === null) return null;
-      if (Array.isArray(value) && /^-?\d+$/.test(key as string)) value = value[Number(key) < 0 ? value.length + Number(key) : Number(key)];
-      else if (isObject(value)) value = value[key as string];
-      else return null;
-      if (value === undefined) return null;
-    }
-    if (asText) return value === null ? null : typeof value === 'string' ? value : new Json(value).text;
-    return new Json(value);
-  };
+  return (j, ...keys) => (keys.includes(null) ? null : walkJson((j as Json).value, keys as string[], asText));
+}
+
+/** The JSON value at a path of object keys and array indexes (negative from the end), or NULL. */
+function walkJson(start: unknown, keys: readonly string[], asText: boolean): Value {
+  let value = start;
+  for (const key of keys) {
+    if (Array.isArray(value) && /^-?\d+$/.test(key)) {
+      const index = Number(key);
+      value = value[index < 0 ? value.length + index : index];
+    } else if (isObject(value)) value = value[key];
+    else return null;
+    if (value === undefined) return null;
+  }
+  if (asText) return value === null ? null : typeof value === 'string' ? value : new Json(value).text;
+  return new Json(value);
 }
 
 // Regular expressions (POSIX in PostgreSQL; JavaScript's syntax covers the common subset).
