@@ -168,7 +168,7 @@ test('SELECT semantics: set operations, top-k, CTEs, correlated subqueries', asy
 test('every bind and type error names its place and has a hint', async () => {
   const db = await shop();
   const bad = [
-    'SELECT DISTINCT ON (id) id FROM customers',
+    'SELECT DISTINCT ON (name) id FROM customers ORDER BY id',
     'SELECT id FROM customers UNION SELECT id, name FROM customers',
     'VALUES (1), (1, 2)',
     'SELECT id FROM customers LIMIT -1',
@@ -248,5 +248,22 @@ test('x op ANY / ALL (subquery) follows SQL three-valued rules', async () => {
     '< ALL n: 1:null 5:false 10:false null:null',
     '< ALL e: 1:true 5:true 10:true null:true',
   ]);
+  await db.close();
+});
+
+test('DISTINCT ON keeps the first row per key by ORDER BY; FILTER restricts an aggregate', async () => {
+  const db = await open();
+  await db.execute(`CREATE TABLE o (id integer, cid integer, at integer, amount integer);
+    CREATE VIEW latest AS SELECT DISTINCT ON (cid) cid, id, amount FROM o ORDER BY cid, at DESC, id;
+    CREATE VIEW counts AS SELECT count(*) FILTER (WHERE amount > 4) AS big, sum(amount) FILTER (WHERE cid = 1) AS s1, count(amount) FILTER (WHERE at >= 20) AS late FROM o`);
+  await db.execute('INSERT INTO o VALUES (1, 1, 10, 5), (2, 1, 30, 7), (3, 2, 20, 1), (4, 2, 20, 9), (5, NULL, 5, 3), (6, 3, 1, NULL)');
+  // What PostgreSQL 15 returns for the same queries and data.
+  assert.deepEqual(db.rows('latest'), [[1, 2, 7], [2, 3, 1], [3, 6, null], [null, 5, 3]]);
+  assert.deepEqual(db.rows('counts'), [[3, 12, 3]]);
+  // The latest order per customer follows changes: a newer order replaces it, deleting it brings the old one back.
+  await db.execute('INSERT INTO o VALUES (7, 1, 40, 1)');
+  assert.deepEqual(db.rows('latest')[0], [1, 7, 1]);
+  await db.execute('DELETE FROM o WHERE id = 7');
+  assert.deepEqual(db.rows('latest')[0], [1, 2, 7]);
   await db.close();
 });

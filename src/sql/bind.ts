@@ -342,9 +342,22 @@ export class Binder {
     // Projection: the select list, then ORDER BY values that are not in it.
     const exprs = outputs.map((o) => o.expr);
     const columns: Column[] = outputs.map((o) => ({ name: o.name, type: o.expr.type.kind === 'unknown' ? TEXT : o.expr.type }));
-    const distinct = stmt.distinctClause !== undefined;
-    if (distinct && stmt.distinctClause.length > 0 && Object.keys(stmt.distinctClause[0]).length > 0) {
-      throw new BindError('sql_unsupported', 'DISTINCT ON is not supported yet', undefined, 'use GROUP BY with min()/max(), or ORDER BY … LIMIT in a subquery');
+    const distinctOn = stmt.distinctClause !== undefined && stmt.distinctClause.length > 0 && Object.keys(stmt.distinctClause[0]).length > 0;
+    const distinct = stmt.distinctClause !== undefined && !distinctOn;
+    // DISTINCT ON (e, …): the first row per value of e by ORDER BY — a top-1 per group.
+    let onColumns: number[] = [];
+    if (distinctOn) {
+      const boundTargets = outputs.map((o) => ({ expr: o.expr, name: o.name }));
+      const items = this.#orderItems((stmt.distinctClause as Any[]).map((node) => ({ SortBy: { node, sortby_dir: 'SORTBY_DEFAULT', sortby_nulls: 'SORTBY_NULLS_DEFAULT' } })), boundTargets, selectContext);
+      onColumns = items.map((item) => {
+        if (typeof item.expr === 'number') return item.expr;
+        const expr = attached.substitute(groupRewrite ? groupRewrite(item.expr, undefined) : item.expr);
+        const index = exprs.findIndex((e) => exprEquals(e, expr));
+        if (index >= 0) return index;
+        exprs.push(expr);
+        columns.push({ name: `on${exprs.length}`, type: expr.type });
+        return exprs.length - 1;
+      });
     }
     const keys: OrderKey[] = [];
     for (const item of order) {
@@ -365,6 +378,13 @@ export class Binder {
     const visible = outputs.length;
     rel = { kind: 'project', input: rel, exprs: exprs.map((e) => coerceUnknownToText(e)), columns };
     if (distinct) rel = { kind: 'distinct', input: rel, columns };
+    if (distinctOn) {
+      const leading = keys.slice(0, onColumns.length).map((key) => (key.expr as { index: number }).index);
+      if (keys.length > 0 && !(leading.length === onColumns.length && [...leading].sort().every((c, i) => c === [...onColumns].sort()[i]))) {
+        throw new BindError('sql_order', 'SELECT DISTINCT ON expressions must match initial ORDER BY expressions', undefined, 'start ORDER BY with the DISTINCT ON expressions, then order within each');
+      }
+      rel = { kind: 'topK', input: rel, orderBy: keys.slice(onColumns.length), limit: 1, offset: 0, groupBy: onColumns, columns };
+    }
     return this.#limit({ rel, visible, orderBy: keys }, stmt, scope);
   }
 
@@ -819,7 +839,6 @@ export class Binder {
     if (!context.aggregates) {
       throw new BindError('sql_group', `aggregate functions are not allowed in ${context.clause}`, body.location, context.clause === 'WHERE' ? 'filter groups with HAVING, or aggregate in a subquery' : undefined);
     }
-    if (body.agg_filter) throw new BindError('sql_unsupported', 'aggregate FILTER (WHERE …) is not supported yet', body.location, 'use CASE inside the aggregate: sum(CASE WHEN … THEN x END)');
     if (body.agg_within_group) throw new BindError('sql_unsupported', 'WITHIN GROUP is not supported yet', body.location);
     const inner: Context = { scope: context.scope, clause: 'aggregate function calls', pending: context.pending };
     const argNodes: Any[] = body.args ?? [];
@@ -871,6 +890,15 @@ export class Binder {
           resultType = makeType('jsonb');
           throw new BindError('sql_unsupported', 'array_agg is not supported yet (arrays are not a column type yet)', body.location, 'use string_agg, or jsonb');
       }
+    }
+    if (body.agg_filter) {
+      // agg(x) FILTER (WHERE c) is agg(CASE WHEN c THEN x END): aggregates skip NULLs.
+      const condition = this.#condition(body.agg_filter, { ...inner, clause: 'FILTER' });
+      const guard = (e: Expr): Expr => ({ op: 'case', whens: [{ when: condition, then: e }], otherwise: literal(null, e.type), type: e.type });
+      if (fn === 'count_star') {
+        fn = 'count';
+        args = [guard(literal(1, INTEGER))];
+      } else args[0] = guard(args[0]!);
     }
     if (distinct && fn !== 'count' && fn !== 'sum' && fn !== 'avg' && fn !== 'min' && fn !== 'max' && fn !== 'string_agg') {
       throw new BindError('sql_unsupported', `${name}(DISTINCT …) is not supported yet`, body.location);
