@@ -443,8 +443,13 @@ export class JoinState {
  * multiset alone and never of the order of insertion.
  */
 export class OrderedBag<T> {
-  readonly items: T[] = [];
-  readonly weights: number[] = [];
+  /**
+   * Sorted runs ("chunks") of at most CHUNK × 2 items, in order: an insert or delete moves at most
+   * one chunk's items, so a group of n items costs O(log n + CHUNK) per change, not O(n) — a
+   * top-k or min/max over a million rows loaded in one step stays linear.
+   */
+  #chunks: Array<{ items: T[]; weights: number[] }> = [];
+  #length = 0;
   readonly compare: (a: T, b: T) => number;
   /** The sum of the positive weights: how many items the multiset holds. */
   positiveTotal = 0;
@@ -453,17 +458,42 @@ export class OrderedBag<T> {
     this.compare = compare;
   }
 
+  /** The number of distinct items held (with any weight). */
   get length(): number {
-    return this.items.length;
+    return this.#length;
+  }
+
+  /** The chunk an item belongs in: the first whose last item is not below it (else the last). */
+  #chunkFor(item: T): number {
+    const chunks = this.#chunks;
+    let low = 0;
+    let high = chunks.length - 1;
+    // Fast path: past the end (ascending inserts).
+    if (high >= 0 && this.compare(chunks[high]!.items[chunks[high]!.items.length - 1]!, item) < 0) return high;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      const chunk = chunks[middle]!;
+      if (this.compare(chunk.items[chunk.items.length - 1]!, item) < 0) low = middle + 1;
+      else high = middle;
+    }
+    return low;
   }
 
   /** Adds `weight` to an item's weight; returns the previous weight. */
   add(item: T, weight: number): number {
-    const { items, weights } = this;
+    if (this.#chunks.length === 0) {
+      if (weight === 0) return 0;
+      this.#chunks.push({ items: [item], weights: [weight] });
+      this.#length = 1;
+      this.positiveTotal += Math.max(weight, 0);
+      return 0;
+    }
+    const index = this.#chunkFor(item);
+    const chunk = this.#chunks[index]!;
+    const { items, weights } = chunk;
     let low = 0;
     let high = items.length;
-    // Fast path: appending past the end (ascending inserts).
-    if (high > 0 && this.compare(items[high - 1]!, item) < 0) low = high;
+    if (this.compare(items[high - 1]!, item) < 0) low = high;
     while (low < high) {
       const middle = (low + high) >>> 1;
       const order = this.compare(items[middle]!, item);
@@ -476,6 +506,8 @@ export class OrderedBag<T> {
         if (after === 0) {
           items.splice(middle, 1);
           weights.splice(middle, 1);
+          this.#length--;
+          if (items.length === 0) this.#chunks.splice(index, 1);
         } else weights[middle] = after;
         return before;
       }
@@ -488,19 +520,34 @@ export class OrderedBag<T> {
       items.splice(low, 0, item);
       weights.splice(low, 0, weight);
     }
+    this.#length++;
     this.positiveTotal += Math.max(weight, 0);
+    if (items.length > CHUNK * 2) {
+      this.#chunks.splice(index + 1, 0, { items: items.splice(CHUNK), weights: weights.splice(CHUNK) });
+    }
     return 0;
+  }
+
+  /** Calls `visit` on each item in order with its weight (stop by returning false). */
+  forEach(visit: (item: T, weight: number) => boolean | void): void {
+    for (const { items, weights } of this.#chunks) {
+      for (let i = 0; i < items.length; i++) if (visit(items[i]!, weights[i]!) === false) return;
+    }
   }
 
   /** The first item with a positive weight. */
   first(): T | undefined {
-    for (let i = 0; i < this.items.length; i++) if (this.weights[i]! > 0) return this.items[i];
+    for (const { items, weights } of this.#chunks) for (let i = 0; i < items.length; i++) if (weights[i]! > 0) return items[i];
     return undefined;
   }
 
   /** The last item with a positive weight. */
   last(): T | undefined {
-    for (let i = this.items.length - 1; i >= 0; i--) if (this.weights[i]! > 0) return this.items[i];
+    const chunks = this.#chunks;
+    for (let c = chunks.length - 1; c >= 0; c--) {
+      const { items, weights } = chunks[c]!;
+      for (let i = items.length - 1; i >= 0; i--) if (weights[i]! > 0) return items[i];
+    }
     return undefined;
   }
 
@@ -513,43 +560,53 @@ export class OrderedBag<T> {
     counts.length = 0;
     let position = 0;
     const end = offset + limit;
-    for (let i = 0; i < this.items.length && position < end; i++) {
-      const weight = this.weights[i]!;
-      if (weight <= 0) continue;
+    this.forEach((item, weight) => {
+      if (position >= end) return false;
+      if (weight <= 0) return;
       const from = Math.max(position, offset);
       const to = Math.min(position + weight, end);
       if (to > from) {
-        items.push(this.items[i]!);
+        items.push(item);
         counts.push(to - from);
       }
       position += weight;
-    }
+    });
   }
 
   static codecFor<T>(compare: (a: T, b: T) => number, item: { save(item: T, writer: ByteWriter): void; restore(reader: ByteReader): T }): GroupCodec<OrderedBag<T>> {
     return {
       save(bag, writer) {
-        writer.varint(bag.items.length);
-        for (let i = 0; i < bag.items.length; i++) {
-          item.save(bag.items[i]!, writer);
-          writer.signed(bag.weights[i]!);
-        }
+        writer.varint(bag.length);
+        bag.forEach((value, weight) => {
+          item.save(value, writer);
+          writer.signed(weight);
+        });
       },
       restore(reader) {
         const bag = new OrderedBag<T>(compare);
         const count = reader.varint();
         for (let i = 0; i < count; i++) {
           const value = item.restore(reader);
-          const weight = reader.signed();
-          bag.items.push(value);
-          bag.weights.push(weight);
-          bag.positiveTotal += Math.max(weight, 0);
+          bag.#append(value, reader.signed());
         }
         return bag;
       },
     };
   }
+
+  /** Appends an item known to sort after every item held (restoring saved state). */
+  #append(item: T, weight: number): void {
+    let chunk = this.#chunks.at(-1);
+    if (!chunk || chunk.items.length >= CHUNK) this.#chunks.push((chunk = { items: [], weights: [] }));
+    chunk.items.push(item);
+    chunk.weights.push(weight);
+    this.#length++;
+    this.positiveTotal += Math.max(weight, 0);
+  }
 }
+
+/** Items per chunk of an OrderedBag after a split (chunks hold CHUNK to 2 × CHUNK items). */
+const CHUNK = 256;
 
 /** Item codecs for ordered bags of rows and of single values. */
 export const rowItem = {

@@ -394,8 +394,9 @@ class Collect implements Accumulator {
   }
   result(): Value {
     const values: Value[] = [];
-    const { items, weights } = this.rows;
-    for (let i = 0; i < items.length; i++) for (let w = 0; w < weights[i]!; w++) values.push(items[i]![this.column]!);
+    this.rows.forEach((row, weight) => {
+      for (let w = 0; w < weight; w++) values.push(row[this.column]!);
+    });
     if (values.length === 0) return null;
     if (this.separator === undefined) return values;
     return values.map((value) => (typeof value === 'string' ? value : String(value))).join(this.separator);
