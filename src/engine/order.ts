@@ -3,7 +3,7 @@
  * that only equal rows tie (which makes top-k and string_agg results independent of arrival order).
  */
 
-import { compareRows, compareValues, type Row } from '../core/index.ts';
+import { compareRows, compareValues, Decimal, type Row } from '../core/index.ts';
 import type { SortKey } from './spec.ts';
 
 /** Compares by the sort keys alone (rows may tie). */
@@ -27,12 +27,16 @@ export function totalOrder(keys: readonly SortKey[]): (a: Row, b: Row) => number
   const column = first!.column;
   const direction = first!.descending ? -1 : 1;
   const firstOnly = [first!];
-  // The first key inline for the common case of two ordinary numbers; anything else the general way.
+  // The first key inline for the common cases of two ordinary numbers or two decimals of one
+  // scale; anything else the general way.
   return (a, b) => {
     const x = a[column];
     const y = b[column];
     if (typeof x === 'number' && typeof y === 'number' && x === x && y === y) {
       if (x !== y) return x < y ? -direction : direction;
+    } else if (x instanceof Decimal && y instanceof Decimal && x.scale === y.scale) {
+      // Decimals of one scale (a numeric(p,s) column) order by their mantissas.
+      if (x.mantissa !== y.mantissa) return x.mantissa < y.mantissa ? -direction : direction;
     } else {
       const order = compareBySortKeys(a, b, firstOnly);
       if (order !== 0) return order;

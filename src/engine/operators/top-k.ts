@@ -25,7 +25,13 @@ interface Group {
   first: number;
   last: number;
   changes: number;
+  /** Its window before the step, captured once it has many changes in the step (see step). */
+  beforeRows: Row[] | undefined;
+  beforeCounts: number[] | undefined;
 }
+
+/** Changes to one group in one step past which its window before the step is captured. */
+const CAPTURE_AFTER = 8;
 
 export class TopKOperator implements Operator {
   readonly #groupBy: readonly number[];
@@ -56,7 +62,7 @@ export class TopKOperator implements Operator {
     const bagCodec = OrderedBag.codecFor(this.#compare, rowItem);
     this.#codec = {
       save: (group, writer) => bagCodec.save(group.bag, writer),
-      restore: (reader) => ({ bag: bagCodec.restore(reader), touchedAt: -1, hash: 0, sizeBefore: 0, first: -1, last: -1, changes: 0 }),
+      restore: (reader) => ({ bag: bagCodec.restore(reader), touchedAt: -1, hash: 0, sizeBefore: 0, first: -1, last: -1, changes: 0, beforeRows: undefined, beforeCounts: undefined }),
     };
   }
 
@@ -69,7 +75,7 @@ export class TopKOperator implements Operator {
     const touched: Group[] = [];
     const touchedRows: Row[] = [];
     const compare = this.#compare;
-    const create = (): Group => ({ bag: new OrderedBag<Row>(compare), touchedAt: -1, hash: 0, sizeBefore: 0, first: -1, last: -1, changes: 0 });
+    const create = (): Group => ({ bag: new OrderedBag<Row>(compare), touchedAt: -1, hash: 0, sizeBefore: 0, first: -1, last: -1, changes: 0, beforeRows: undefined, beforeCounts: undefined });
     const changeRows = this.#changeRows;
     const changeBefore = this.#changeBefore;
     const changeAfter = this.#changeAfter;
@@ -97,6 +103,13 @@ export class TopKOperator implements Operator {
       changeBefore.push(before);
       changeAfter.push(before + weight);
       changeNext.push(-1);
+      // A group changed many times in one step (being loaded) has its window before the step
+      // captured now, at a bounded cost, instead of undoing all its changes at the end.
+      if (group.changes === CAPTURE_AFTER && group.sizeBefore > 0) {
+        group.beforeRows = [];
+        group.beforeCounts = [];
+        this.#windowBefore(group, group.beforeRows, group.beforeCounts);
+      }
     }
     const out = new ZSet();
     const limit = this.#limit;
@@ -129,16 +142,17 @@ export class TopKOperator implements Operator {
       } else {
         const bag = group.bag;
         bag.windowInto(offset, limit, this.#afterRows, this.#afterCounts);
-        // The window before the step (empty for a new group): undo this step's changes, read it, redo them.
-        if (group.sizeBefore === 0) this.#beforeRows.length = this.#beforeCounts.length = 0;
-        else {
-          const order: number[] = [];
-          for (let c = group.first; c >= 0; c = changeNext[c]!) order.push(c);
-          for (let k = order.length - 1; k >= 0; k--) bag.add(changeRows[order[k]!]!, changeBefore[order[k]!]! - changeAfter[order[k]!]!);
-          bag.windowInto(offset, limit, this.#beforeRows, this.#beforeCounts);
-          for (const c of order) bag.add(changeRows[c]!, changeAfter[c]! - changeBefore[c]!);
-        }
-        this.#diff(this.#beforeRows, this.#beforeCounts, this.#afterRows, this.#afterCounts, out);
+        // The window before the step: empty for a new group, captured for a much-changed one, else
+        // read by undoing this step's few changes.
+        let beforeRows = this.#beforeRows;
+        let beforeCounts = this.#beforeCounts;
+        if (group.sizeBefore === 0) beforeRows.length = beforeCounts.length = 0;
+        else if (group.beforeRows) {
+          beforeRows = group.beforeRows;
+          beforeCounts = group.beforeCounts!;
+        } else this.#windowBefore(group, beforeRows, beforeCounts);
+        group.beforeRows = group.beforeCounts = undefined;
+        this.#diff(beforeRows, beforeCounts, this.#afterRows, this.#afterCounts, out);
       }
       if (group.bag.length === 0) this.#groups.delete(group.hash, touchedRows[t]!, groupBy);
     }
@@ -147,6 +161,18 @@ export class TopKOperator implements Operator {
     changeRows.length = changeBefore.length = changeAfter.length = changeNext.length = 0;
     // Each row is emitted once with a non-zero change; groups hold disjoint rows.
     return out.asConsolidated();
+  }
+
+  /** The group's window as it was before this step: its changes so far undone, read, and redone. */
+  #windowBefore(group: Group, rows: Row[], counts: number[]): void {
+    const changeRows = this.#changeRows;
+    const changeBefore = this.#changeBefore;
+    const changeAfter = this.#changeAfter;
+    const order: number[] = [];
+    for (let c = group.first; c >= 0; c = this.#changeNext[c]!) order.push(c);
+    for (let k = order.length - 1; k >= 0; k--) group.bag.add(changeRows[order[k]!]!, changeBefore[order[k]!]! - changeAfter[order[k]!]!);
+    group.bag.windowInto(this.#offset, this.#limit, rows, counts);
+    for (const c of order) group.bag.add(changeRows[c]!, changeAfter[c]! - changeBefore[c]!);
   }
 
   /** Emits after − before, walking the two sorted windows together. */
