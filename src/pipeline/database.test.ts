@@ -267,3 +267,17 @@ test('DISTINCT ON keeps the first row per key by ORDER BY; FILTER restricts an a
   assert.deepEqual(db.rows('latest')[0], [1, 2, 7]);
   await db.close();
 });
+
+test('UNIQUE constraints: duplicates refused whole, NULLs never clash, a freed value can be reused', async () => {
+  const db = await open();
+  await db.execute('CREATE TABLE u (id integer PRIMARY KEY, email text UNIQUE, a integer, b integer, UNIQUE (a, b))');
+  await db.execute("INSERT INTO u VALUES (1, 'x@y', 1, 1), (2, NULL, 1, NULL), (3, NULL, 1, NULL)");
+  await assert.rejects(db.execute("INSERT INTO u VALUES (4, 'z@y', 2, 2), (5, 'x@y', 3, 3)"), /duplicate key value violates unique constraint "u_email_key": key \(email\)=\(x@y\) already exists/);
+  await assert.rejects(db.execute('INSERT INTO u VALUES (6, NULL, 1, 1)'), /unique constraint "u_a_b_key"/);
+  await assert.rejects(db.execute("UPDATE u SET email = 'x@y' WHERE id = 2"), /u_email_key/);
+  assert.deepEqual((await db.execute('SELECT count(*) FROM u'))[0]!.rows, [[3]]);
+  await db.execute("UPDATE u SET email = 'w@y' WHERE id = 1");
+  await db.execute("INSERT INTO u VALUES (7, 'x@y', 7, 7)");
+  assert.deepEqual((await db.execute('SELECT id FROM u WHERE email IS NOT NULL ORDER BY id'))[0]!.rows, [[1], [7]]);
+  await db.close();
+});

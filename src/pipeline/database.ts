@@ -101,6 +101,8 @@ interface TableState {
   schema: TableSchema;
   rows: Bag;
   defaults: Array<Expr | undefined>;
+  /** UNIQUE constraints: how many rows hold each non-NULL key. */
+  uniques: Array<{ name: string; columns: number[]; counts: Map<string, number> }>;
 }
 
 interface ViewState {
@@ -477,6 +479,7 @@ export class Database {
     }
     const columns: TableSchema['columns'] = [];
     const defaults: Array<Any | undefined> = [];
+    const uniqueColumns: string[][] = [];
     let primaryKey: number[] | undefined;
     const setKey = (names: string[], loc: number | undefined) => {
       if (primaryKey) throw new BindError('sql_constraint', `multiple primary keys for table "${name}" are not allowed`, loc);
@@ -513,7 +516,8 @@ export class Database {
               defaultExpr = c.raw_expr;
               break;
             case 'CONSTR_UNIQUE':
-              break; // accepted; not enforced yet (see docs/sql.md)
+              uniqueColumns.push([item.colname]);
+              break;
             default:
               throw new BindError('sql_unsupported', `${String(c.contype).replace(/^CONSTR_/, '')} constraints are not supported yet`, c.location);
           }
@@ -523,14 +527,23 @@ export class Database {
         if (primaryKey && primaryKey.length === 1 && primaryKey[0] === columns.length) primaryKey = [columns.length - 1];
       } else if (kind === 'Constraint') {
         if (item.contype === 'CONSTR_PRIMARY') setKey((item.keys ?? []).map((k: Any) => k.String.sval), item.location);
-        else if (item.contype !== 'CONSTR_UNIQUE') throw new BindError('sql_unsupported', `${String(item.contype).replace(/^CONSTR_/, '')} constraints are not supported yet`, item.location);
+        else if (item.contype === 'CONSTR_UNIQUE') uniqueColumns.push((item.keys ?? []).map((k: Any) => k.String.sval));
+        else throw new BindError('sql_unsupported', `${String(item.contype).replace(/^CONSTR_/, '')} constraints are not supported yet`, item.location);
       } else throw new BindError('sql_unsupported', `${kind} in CREATE TABLE is not supported`, undefined);
     }
     if (columns.length === 0) throw new BindError('sql_table', `table "${name}" needs at least one column`, body.relation.location);
     if (primaryKey) for (const index of primaryKey) columns[index]!.notNull = true;
     const schema: TableSchema = { name, columns, primaryKey };
     const boundDefaults = defaults.map((node, i) => (node ? coerce(this.#binder.rowExpression(node, { name, columns: [], primaryKey: undefined }), columns[i]!.type, `DEFAULT for column "${columns[i]!.name}"`, undefined, true) : undefined));
-    this.#tables.set(name, { schema, rows: new Map(), defaults: boundDefaults });
+    const uniques = uniqueColumns.map((names) => {
+      const indices = names.map((n) => {
+        const index = columns.findIndex((c) => c.name === n);
+        if (index < 0) throw new BindError('sql_column', `column "${n}" named in key does not exist`, body.relation.location);
+        return index;
+      });
+      return { name: `${name.replace(/\./g, '_')}_${names.join('_')}_key`, columns: indices, counts: new Map<string, number>() };
+    });
+    this.#tables.set(name, { schema, rows: new Map(), defaults: boundDefaults, uniques });
     return { command: 'CREATE TABLE', rowCount: 0 };
   }
 
@@ -731,6 +744,30 @@ export class Database {
   #apply(state: TableState, delta: ZSet): void {
     const consolidated = delta.consolidate();
     if (consolidated.rows.length === 0) return;
+    // UNIQUE constraints are checked on the whole change before anything is applied.
+    const uniqueChanges = state.uniques.map((unique) => {
+      const changes = new Map<string, number>();
+      for (let i = 0; i < consolidated.rows.length; i++) {
+        const row = consolidated.rows[i]!;
+        if (unique.columns.some((c) => row[c] === null)) continue; // NULLs are never equal
+        const key = encodeKey(row, unique.columns);
+        changes.set(key, (changes.get(key) ?? 0) + consolidated.weights[i]!);
+      }
+      for (const [key, change] of changes) {
+        if (change > 0 && (unique.counts.get(key) ?? 0) + change > 1) {
+          const row = consolidated.rows.find((r) => !unique.columns.some((c) => r[c] === null) && encodeKey(r, unique.columns) === key)!;
+          throw new DefiniteError('sql_unique', `duplicate key value violates unique constraint "${unique.name}": key (${unique.columns.map((c) => state.schema.columns[c]!.name).join(', ')})=(${unique.columns.map((c) => String(row[c])).join(', ')}) already exists`, 'change the value, or remove the row holding it first');
+        }
+      }
+      return changes;
+    });
+    state.uniques.forEach((unique, i) => {
+      for (const [key, change] of uniqueChanges[i]!) {
+        const count = (unique.counts.get(key) ?? 0) + change;
+        if (count <= 0) unique.counts.delete(key);
+        else unique.counts.set(key, count);
+      }
+    });
     applyDelta(state.rows, consolidated, keyOf(state.schema));
     this.#position++;
     const position = this.#token();
