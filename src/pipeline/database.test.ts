@@ -279,5 +279,11 @@ test('UNIQUE constraints: duplicates refused whole, NULLs never clash, a freed v
   await db.execute("UPDATE u SET email = 'w@y' WHERE id = 1");
   await db.execute("INSERT INTO u VALUES (7, 'x@y', 7, 7)");
   assert.deepEqual((await db.execute('SELECT id FROM u WHERE email IS NOT NULL ORDER BY id'))[0]!.rows, [[1], [7]]);
+  // A unique index is a constraint too, checked on the rows already there.
+  await assert.rejects(db.execute('CREATE UNIQUE INDEX u_a ON u (a)'), /could not create unique index "u_a": key \(a\)=\(1\) is duplicated/);
+  await db.execute('CREATE UNIQUE INDEX u_b ON u (b)');
+  await assert.rejects(db.execute('INSERT INTO u VALUES (8, NULL, 8, 7)'), /unique constraint "u_b"/);
+  await db.execute('DROP INDEX u_b');
+  await db.execute('INSERT INTO u VALUES (8, NULL, 8, 7)');
   await db.close();
 });

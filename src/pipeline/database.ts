@@ -101,7 +101,7 @@ interface TableState {
   schema: TableSchema;
   rows: Bag;
   defaults: Array<Expr | undefined>;
-  /** UNIQUE constraints: how many rows hold each non-NULL key. */
+  /** UNIQUE constraints and unique indexes: how many rows hold each non-NULL key. */
   uniques: Array<{ name: string; columns: number[]; counts: Map<string, number> }>;
 }
 
@@ -422,10 +422,28 @@ export class Database {
       case 'DropStmt':
         return this.#drop(body);
       case 'IndexStmt': {
-        // Indexes change nothing here (views keep their own state); the name is remembered for DROP INDEX.
+        // An index speeds nothing up here (views keep their own state); a UNIQUE one is a
+        // constraint, checked on the existing rows first. The name is remembered for DROP INDEX.
         const name = body.idxname ?? `${body.relation.relname}_idx`;
-        this.#table(relationName(body.relation));
+        const state = this.#table(relationName(body.relation));
         if (this.#indexes.has(name)) throw new DefiniteError('sql_duplicate', `relation "${name}" already exists`);
+        if (body.unique) {
+          const columns = ((body.indexParams ?? []) as Any[]).map((param) => {
+            const column = param.IndexElem?.name as string | undefined;
+            const index = column === undefined ? -1 : state.schema.columns.findIndex((c) => c.name === column);
+            if (index < 0) throw new DefiniteError('sql_unsupported', column === undefined ? 'a UNIQUE index on an expression is not supported' : `column "${column}" does not exist`, 'index columns of the table by name');
+            return index;
+          });
+          const counts = new Map<string, number>();
+          for (const { row, count } of state.rows.values()) {
+            if (columns.some((c) => row[c] === null)) continue;
+            const key = encodeKey(row, columns);
+            const total = (counts.get(key) ?? 0) + count;
+            if (total > 1) throw new DefiniteError('sql_unique', `could not create unique index "${name}": key (${columns.map((c) => state.schema.columns[c]!.name).join(', ')})=(${columns.map((c) => String(row[c])).join(', ')}) is duplicated`, 'remove the duplicates first');
+            counts.set(key, total);
+          }
+          state.uniques.push({ name, columns, counts });
+        }
         this.#indexes.add(name);
         return { command: 'CREATE INDEX', rowCount: 0 };
       }
@@ -702,6 +720,7 @@ export class Database {
       const name = ((object.List?.items ?? []) as Any[]).map((i) => i.String.sval).join('.');
       if (what === 'index') {
         if (!this.#indexes.delete(name) && !body.missing_ok) throw new DefiniteError('sql_relation', `index "${name}" does not exist`);
+        for (const table of this.#tables.values()) table.uniques = table.uniques.filter((unique) => unique.name !== name);
         continue;
       }
       const exists = what === 'table' ? this.#tables.has(name) : this.#views.has(name);
