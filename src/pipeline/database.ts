@@ -25,6 +25,7 @@
 import type { Node } from 'libpg-query';
 import { Decimal, DefiniteError, Json, Timestamp, type Row, type Value } from '../core/index.ts';
 import { Circuit, CircuitBuilder, compareBySortKeys, ZSet, type SortKey } from '../engine/index.ts';
+import { objectRow } from '../sinks/object-row.ts';
 import {
   Binder,
   BindError,
@@ -37,7 +38,6 @@ import {
   inputValue,
   lower,
   optimize,
-  outputValue,
   parsePipelineAsync,
   SqlError,
   tablesOf,
@@ -165,7 +165,8 @@ export class Database {
     if (!last?.rows || !last.columns) throw new DefiniteError('sql_not_query', 'query() needs a SELECT', 'use execute() for other statements');
     const columns = last.columns;
     const types = this.#lastTypes;
-    return last.rows.map((row) => objectRow(row, columns.map((c) => c.name), types));
+    const sinkColumns = columns.map((c, i) => ({ name: c.name, type: types[i]!.type as SqlType }));
+    return last.rows.map((row) => objectRow(row, sinkColumns));
   }
 
   /** The rows of a view, in its ORDER BY order, as raw values. */
@@ -832,11 +833,11 @@ export class Database {
     applyDelta(view.rows, output);
     changed.set(view.name, output);
     if (view.subscribers.size > 0) {
-      const names = view.columns.map((c) => c.name);
+      const columns = view.columns.map((c) => ({ name: c.name, type: c.type as SqlType }));
       const changes: Change[] = [];
       for (let i = 0; i < output.rows.length; i++) {
         const weight = output.weights[i]!;
-        const row = objectRow(output.rows[i]!.slice(0, view.columns.length), names, view.columns);
+        const row = objectRow(output.rows[i]!, columns);
         for (let k = 0; k < Math.abs(weight); k++) changes.push({ op: weight > 0 ? 'insert' : 'delete', row });
       }
       for (const subscriber of view.subscribers) subscriber({ position, changes });
@@ -1039,17 +1040,3 @@ function fromJs(value: unknown, type: SqlType, row: number, columnName: string):
   }
 }
 
-/** A row as a JSON-friendly object: numbers stay numbers (bigint beyond 2^53 as text), numeric as text. */
-function objectRow(row: Row, names: string[], columns: Column[]): Record<string, unknown> {
-  const object: Record<string, unknown> = {};
-  names.forEach((name, i) => {
-    const value = row[i]!;
-    const type = columns[i]?.type;
-    if (value === null || typeof value === 'boolean' || typeof value === 'string') object[name] = value;
-    else if (typeof value === 'number') object[name] = Number.isFinite(value) ? value : String(value);
-    else if (typeof value === 'bigint' || value instanceof Decimal) object[name] = value.toString();
-    else if (value instanceof Json) object[name] = value.value;
-    else object[name] = type && type.kind !== 'unknown' ? outputValue(value, type as SqlType) : String(value);
-  });
-  return object;
-}
