@@ -18,7 +18,7 @@
  * - Unsupported SQL is refused by name ("window functions are not supported"), never ignored.
  */
 
-import { Decimal, DefiniteError, Json, type Value } from '../core/index.ts';
+import { Decimal, DefiniteError, type Value } from '../core/index.ts';
 import { compileExpr } from './compile.ts';
 import type { Node } from 'libpg-query';
 import {
@@ -41,7 +41,7 @@ import {
   type Type,
   UNKNOWN,
 } from './plan.ts';
-import { BIGINT, BOOLEAN, canCoerce, castFunction, commonType, INTEGER, isInteger, isKnownFunction, isNumeric, isString, knownFunctions, NUMERIC, resolveFunction, TEXT, typeLabel } from './scalar.ts';
+import { BIGINT, BOOLEAN, canCoerce, castFunction, commonType, INTEGER, isKnownFunction, isNumeric, isString, knownFunctions, NUMERIC, resolveFunction, TEXT, typeLabel } from './scalar.ts';
 import { resolveType, type SqlType } from './types.ts';
 
 export interface TableColumn {
@@ -1518,4 +1518,3 @@ function rewriteGrouped(expr: Expr, groupBy: Expr[], width: number, scope: Scope
   }
 }
 
-export { columnsUsed, Json, isInteger };
