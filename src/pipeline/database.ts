@@ -618,7 +618,7 @@ export class Database {
     let rows: Row[];
     if (!body.selectStmt) rows = [[]];
     else {
-      const query = this.#binder.query(body.selectStmt);
+      const query = this.#binder.insertQuery(body.selectStmt);
       if (query.visible > targets.length) throw new BindError('sql_insert', 'INSERT has more expressions than target columns', undefined);
       const rel = query.rel;
       // Cast each value to its column's type as an assignment (as PostgreSQL's INSERT does).

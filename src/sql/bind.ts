@@ -211,6 +211,21 @@ export class Binder {
     return this.#select(stmt, outer, ctes ?? new Map());
   }
 
+  /**
+   * The query of INSERT … SELECT: its select list's untyped values (NULL, 'text') keep the
+   * unknown type, so the INSERT casts them to its columns' types as PostgreSQL does.
+   */
+  insertQuery(node: Any): Query {
+    this.#keepUnknown = true;
+    try {
+      return this.query(node);
+    } finally {
+      this.#keepUnknown = false;
+    }
+  }
+
+  #keepUnknown = false;
+
   /** Binds an expression over one table's columns (UPDATE … SET, DEFAULT). */
   rowExpression(node: Any, table: TableSchema): Expr {
     const scope: Scope = { columns: table.columns.map((c, index) => ({ table: table.name, name: c.name, index, type: c.type })), outer: undefined, ctes: new Map() };
@@ -218,6 +233,9 @@ export class Binder {
   }
 
   #select(stmt: Any, outer: OuterContext | undefined, parentCtes: Map<string, Query>): Query {
+    // Only the top SELECT of an INSERT keeps unknown types; nested queries resolve theirs.
+    const keepUnknown = this.#keepUnknown;
+    this.#keepUnknown = false;
     const ctes = new Map(parentCtes);
     if (stmt.withClause) {
       if (stmt.withClause.recursive) throw new BindError('sql_unsupported', 'WITH RECURSIVE is not supported yet', location({ WithClause: stmt.withClause }), 'write the recursion out for a fixed depth, or compute it upstream');
@@ -341,7 +359,7 @@ export class Binder {
 
     // Projection: the select list, then ORDER BY values that are not in it.
     const exprs = outputs.map((o) => o.expr);
-    const columns: Column[] = outputs.map((o) => ({ name: o.name, type: o.expr.type.kind === 'unknown' ? TEXT : o.expr.type }));
+    const columns: Column[] = outputs.map((o) => ({ name: o.name, type: o.expr.type.kind === 'unknown' && !keepUnknown ? TEXT : o.expr.type }));
     const distinctOn = stmt.distinctClause !== undefined && stmt.distinctClause.length > 0 && Object.keys(stmt.distinctClause[0]).length > 0;
     const distinct = stmt.distinctClause !== undefined && !distinctOn;
     // DISTINCT ON (e, …): the first row per value of e by ORDER BY — a top-1 per group.
@@ -376,7 +394,7 @@ export class Binder {
       keys.push({ expr: column(index, columns[index]!.type), descending: item.descending, nullsFirst: item.nullsFirst });
     }
     const visible = outputs.length;
-    rel = { kind: 'project', input: rel, exprs: exprs.map((e) => coerceUnknownToText(e)), columns };
+    rel = { kind: 'project', input: rel, exprs: keepUnknown ? exprs : exprs.map((e) => coerceUnknownToText(e)), columns };
     if (distinct) rel = { kind: 'distinct', input: rel, columns };
     if (distinctOn) {
       const leading = keys.slice(0, onColumns.length).map((key) => (key.expr as { index: number }).index);
