@@ -22,6 +22,7 @@ const benchmarks: Record<string, () => Promise<Benchmark>> = {
   log: () => import('./log.ts'),
   engine: () => import('./engine.ts'),
   sql: () => import('./sql.ts'),
+  search: () => import('./search.ts'),
 };
 
 function listing(): string {
