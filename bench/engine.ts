@@ -27,6 +27,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Row } from '../src/core/index.ts';
+import { formatNumber, printTable, round } from './format.ts';
 
 export const description = 'the dataflow engine: join+aggregate, distinct and top-k under loads, single-row updates and batches, against @tanstack/db-ivm and @electric-sql/d2ts';
 
@@ -901,24 +902,8 @@ function spawnChild(engine: EngineName, workload: Workload, settings: Settings):
   });
 }
 
-function formatNumber(value: number | undefined, digits = 0): string {
-  if (value === undefined || !Number.isFinite(value)) return '';
-  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
 
-function round(value: number | undefined, digits: number): number | undefined {
-  if (value === undefined || !Number.isFinite(value)) return undefined;
-  const scale = 10 ** digits;
-  return Math.round(value * scale) / scale;
-}
 
-function printTable(headers: string[], lines: string[][]): void {
-  const widths = headers.map((title, i) => Math.max(title.length, ...lines.map((line) => line[i]!.length)));
-  const render = (line: string[]) => line.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd();
-  const out = [render(headers), widths.map((width) => '─'.repeat(width)).join('  ')];
-  for (const line of lines) out.push(render(line));
-  process.stdout.write(`${out.join('\n')}\n`);
-}
 
 interface Metrics {
   loadRowsPerSecond: number;

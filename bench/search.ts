@@ -36,6 +36,7 @@ import { parseArgs } from 'node:util';
 import { Decimal, type Row } from '../src/core/index.ts';
 import type { SqlType } from '../src/sql/index.ts';
 import { SearchIndex } from '../src/sinks/search/index.ts';
+import { formatNumber, printTable, round } from './format.ts';
 
 export const description = 'the search index sink: indexing and ranked queries over 1,000,000 products, against a plain SQLite FTS5 table';
 
@@ -217,22 +218,8 @@ function checkpoint(file: string): void {
   db.close();
 }
 
-function formatNumber(value: number | undefined, digits = 0): string {
-  if (value === undefined || Number.isNaN(value)) return '';
-  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
 
-function round(value: number | undefined, digits: number): number | null {
-  if (value === undefined || Number.isNaN(value)) return null;
-  const scale = 10 ** digits;
-  return Math.round(value * scale) / scale;
-}
 
-function printTable(headers: string[], lines: string[][]): void {
-  const widths = headers.map((title, i) => Math.max(title.length, ...lines.map((line) => (line[i] ?? '').length)));
-  const render = (line: string[]) => line.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd();
-  process.stdout.write(`${[render(headers), widths.map((width) => '─'.repeat(width)).join('  '), ...lines.map(render)].join('\n')}\n`);
-}
 
 function progress(line: string): void {
   process.stderr.write(`${line}\n`);

@@ -34,6 +34,7 @@ import { open } from '../src/index.ts';
 import { parsePipelineAsync } from '../src/sql/index.ts';
 import { appliesTo, matchesExpected, resultValues, type SltRecord } from '../src/cli/slt/format.ts';
 import { findSltFiles, loadSltFile, runSltFiles, testsToRun, type SltFile, type SltFileResult } from '../src/cli/slt/runner.ts';
+import { formatNumber, printTable, round } from './format.ts';
 
 export const description = 'SQL: parse/plan/lower a pipeline of 100 views, and run the sqllogictest corpus, against SQLite (node:sqlite)';
 
@@ -324,23 +325,8 @@ async function sltBench(settings: Settings): Promise<SltOutcome | undefined> {
 
 // ── Output ────────────────────────────────────────────────────────────────────────────────────
 
-function formatNumber(value: number | undefined, digits = 0): string {
-  if (value === undefined || Number.isNaN(value)) return '';
-  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
 
-function round(value: number | undefined, digits: number): number | undefined {
-  if (value === undefined || Number.isNaN(value)) return undefined;
-  const scale = 10 ** digits;
-  return Math.round(value * scale) / scale;
-}
 
-function printTable(headers: string[], lines: string[][]): void {
-  const widths = headers.map((title, i) => Math.max(title.length, ...lines.map((line) => (line[i] ?? '').length)));
-  const render = (line: string[]) => line.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd();
-  const out = [render(headers), widths.map((width) => '─'.repeat(width)).join('  '), ...lines.map(render)];
-  process.stdout.write(`${out.join('\n')}\n`);
-}
 
 function progress(line: string): void {
   process.stderr.write(`${line}\n`);
