@@ -669,6 +669,19 @@ function likeRegExp(pattern: string, insensitive: boolean): RegExp {
   return new RegExp(`^${source}$`, insensitive ? 'i' : '');
 }
 
+/** A pattern compiler that keeps the last pattern compiled (patterns are usually constants). */
+function lastCompiled(compile: (pattern: string) => RegExp): (pattern: string) => RegExp {
+  let last: string | undefined;
+  let compiled: RegExp | undefined;
+  return (pattern) => {
+    if (pattern !== last || !compiled) {
+      compiled = compile(pattern);
+      last = pattern;
+    }
+    return compiled;
+  };
+}
+
 function escapeRegExp(c: string): string {
   return c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
@@ -680,15 +693,8 @@ for (const [name, insensitive] of [['like', false], ['ilike', true]] as const) {
       return { args: [TEXT, TEXT], type: BOOLEAN };
     },
     implement() {
-      let lastPattern: string | undefined;
-      let lastRegExp: RegExp | undefined;
-      return (a, b) => {
-        if (b !== lastPattern) {
-          lastPattern = b as string;
-          lastRegExp = likeRegExp(lastPattern, insensitive);
-        }
-        return lastRegExp!.test(a as string);
-      };
+      const pattern = lastCompiled((text) => likeRegExp(text, insensitive));
+      return (a, b) => pattern(b as string).test(a as string);
     },
   });
 }
@@ -1363,15 +1369,8 @@ for (const [op, insensitive, negated] of [['~', false, false], ['~*', true, fals
       return { args: [TEXT, TEXT], type: BOOLEAN };
     },
     implement() {
-      let last: string | undefined;
-      let compiled: RegExp | undefined;
-      return (a, b) => {
-        if (b !== last) {
-          last = b as string;
-          compiled = regex(last, insensitive ? 'i' : '');
-        }
-        return compiled!.test(a as string) !== negated;
-      };
+      const pattern = lastCompiled((text) => regex(text, insensitive ? 'i' : ''));
+      return (a, b) => pattern(b as string).test(a as string) !== negated;
     },
   });
 }
