@@ -23,7 +23,7 @@
  */
 
 import type { Node } from 'libpg-query';
-import { Decimal, DefiniteError, Json, Timestamp, type Row, type Value } from '../core/index.ts';
+import { ByteReader, ByteWriter, Decimal, DefiniteError, Json, Timestamp, type Row, type Value } from '../core/index.ts';
 import { Circuit, CircuitBuilder, compareBySortKeys, ZSet, type SortKey } from '../engine/index.ts';
 import { objectRow } from '../sinks/object-row.ts';
 import {
@@ -38,6 +38,7 @@ import {
   inputValue,
   lower,
   optimize,
+  parsePipeline,
   parsePipelineAsync,
   SqlError,
   tablesOf,
@@ -764,6 +765,17 @@ export class Database {
   #apply(state: TableState, delta: ZSet): void {
     const consolidated = delta.consolidate();
     if (consolidated.rows.length === 0) return;
+    this.#checkUniques(state, consolidated);
+    applyDelta(state.rows, consolidated, keyOf(state.schema));
+    this.#position++;
+    const position = this.#token();
+    const changed = new Map<string, ZSet>([[state.schema.name, consolidated]]);
+    for (const view of this.#views.values()) this.#step(view, changed, position);
+    for (const view of this.#live) this.#step(view, changed, position);
+  }
+
+  /** Checks a table's UNIQUE constraints against a consolidated change, then counts it in. */
+  #checkUniques(state: TableState, consolidated: ZSet): void {
     // UNIQUE constraints are checked on the whole change before anything is applied.
     const uniqueChanges = state.uniques.map((unique) => {
       const changes = new Map<string, number>();
@@ -788,12 +800,184 @@ export class Database {
         else unique.counts.set(key, count);
       }
     });
-    applyDelta(state.rows, consolidated, keyOf(state.schema));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // What the pipeline runtime (runtime.ts) drives the database with: tables fed from the log,
+  // one step of every view per batch of log records, and table contents for checkpoints.
+
+  /** Runs one parsed statement of `text` (as execute() does for each). */
+  runStatement(statement: PipelineStatement, text: string, file: string): StatementResult {
+    this.#checkOpen();
+    return this.#run(statement, text, file);
+  }
+
+  /** How many UNIQUE constraints and unique indexes a table has beyond its primary key. */
+  uniqueConstraints(table: string): number {
+    return this.#table(table).uniques.length;
+  }
+
+  /** Runs one SELECT now (synchronously): its visible rows in ORDER BY order, and its columns. */
+  selectNow(sql: string, parsed?: PipelineStatement): { rows: Row[]; columns: Array<{ name: string; type: SqlType }> } {
+    this.#checkOpen();
+    const statement = parsed ?? parsePipeline(sql, '<query>')[0];
+    if (statement?.kind !== 'postgres' || nodeOf(statement.node)[0] !== 'SelectStmt') throw new DefiniteError('sql_not_query', 'selectNow() needs a SELECT');
+    const result = this.#run(statement, sql, '<query>');
+    return { rows: result.rows!, columns: this.#lastTypes.map((c) => ({ name: c.name, type: c.type as SqlType })) };
+  }
+
+  /** A table's schema, or undefined. */
+  tableSchema(name: string): TableSchema | undefined {
+    return this.#tables.get(name)?.schema;
+  }
+
+  /** The views in creation order (upstream before downstream). */
+  viewNames(): string[] {
+    return [...this.#views.keys()];
+  }
+
+  /** A view's visible columns, its ORDER BY (as column indexes) and why it has no result, if so. */
+  viewInfo(name: string): { columns: Column[]; sortKeys: SortKey[]; failure: Error | undefined; reads: string[] } {
+    const view = this.#view(name);
+    const failed = this.#failedUpstream(view);
+    return { columns: view.columns, sortKeys: view.sortKeys, failure: failed?.failure, reads: [...view.reads] };
+  }
+
+  /** A view's whole current contents, as a delta from nothing (what a new sink starts from). */
+  viewContents(name: string): ZSet {
+    const table = this.#tables.get(name);
+    return bagToZSet(table ? table.rows : this.#view(name).rows);
+  }
+
+  /** Rows of a table (its distinct rows with their counts). */
+  tableSize(name: string): number {
+    return this.#table(name).rows.size;
+  }
+
+  /** Objects checked and converted to a table's rows (defaults filled in); throws row_invalid naming the row and column. */
+  rowsFromObjects(table: string, objects: readonly unknown[], firstIndex = 0): Row[] {
+    const state = this.#table(table);
+    return objects.map((object, i) => this.#rowFromObject(state, object as Record<string, unknown>, firstIndex + i));
+  }
+
+  /**
+   * Applies changes to several tables as one step of every view and returns each table's and
+   * view's delta (those with no change are absent). `ops[i]` is 1 for an insert (an upsert on keyed
+   * tables) and 2 for a delete (by key on keyed tables, else of one copy of the whole row).
+   */
+  applyChanges(batches: ReadonlyArray<{ table: string; ops: ArrayLike<number>; rows: readonly Row[] }>): Map<string, ZSet> {
+    this.#checkOpen();
+    const deltas = new Map<TableState, ZSet>();
+    const pending = new Map<TableState, Map<string, Row | null>>();
+    const removedCopies = new Map<TableState, Map<string, number>>();
+    for (const { table, ops, rows } of batches) {
+      const state = this.#table(table);
+      let delta = deltas.get(state);
+      if (!delta) deltas.set(state, (delta = new ZSet()));
+      const pk = state.schema.primaryKey;
+      const key = keyOf(state.schema);
+      if (pk) {
+        let seen = pending.get(state);
+        if (!seen) pending.set(state, (seen = new Map()));
+        for (let i = 0; i < rows.length; i++) {
+          const row = rows[i]!;
+          const k = key(row);
+          const previous = seen.has(k) ? seen.get(k)! : (state.rows.get(k)?.row ?? null);
+          if (previous) delta.add(previous, -1);
+          if (ops[i] === 1) {
+            delta.add(row, 1);
+            seen.set(k, row);
+          } else seen.set(k, null);
+        }
+      } else {
+        let removed = removedCopies.get(state);
+        if (!removed) removedCopies.set(state, (removed = new Map()));
+        for (let i = 0; i < rows.length; i++) {
+          const row = rows[i]!;
+          if (ops[i] === 1) {
+            delta.add(row, 1);
+            continue;
+          }
+          const k = key(row);
+          const existing = state.rows.get(k);
+          const already = removed.get(k) ?? 0;
+          if (existing && existing.count > already) {
+            delta.add(existing.row, -1);
+            removed.set(k, already + 1);
+          }
+        }
+      }
+    }
+    const changed = new Map<string, ZSet>();
+    for (const [state, delta] of deltas) {
+      const consolidated = delta.consolidate();
+      if (consolidated.rows.length === 0) continue;
+      applyDelta(state.rows, consolidated, keyOf(state.schema));
+      changed.set(state.schema.name, consolidated);
+    }
+    const outputs = new Map(changed);
+    if (changed.size === 0) return outputs;
     this.#position++;
     const position = this.#token();
-    const changed = new Map<string, ZSet>([[state.schema.name, consolidated]]);
-    for (const view of this.#views.values()) this.#step(view, changed, position);
+    for (const view of this.#views.values()) {
+      this.#step(view, changed, position);
+      const output = changed.get(view.name);
+      if (output) outputs.set(view.name, output);
+    }
     for (const view of this.#live) this.#step(view, changed, position);
+    return outputs;
+  }
+
+  /** Writes every table's rows (for a checkpoint): per table its name, column names and rows with counts. */
+  saveTables(writer: ByteWriter): void {
+    writer.varint(this.#tables.size);
+    for (const state of this.#tables.values()) {
+      writer.string(state.schema.name);
+      writer.string(JSON.stringify(state.schema.columns.map((c) => [c.name, typeLabel(c.type)])));
+      writer.varint(state.rows.size);
+      for (const { row, count } of state.rows.values()) {
+        writer.varint(count);
+        writer.row(row);
+      }
+    }
+  }
+
+  /**
+   * Restores tables written by saveTables into empty tables of the same names and columns, before
+   * any view exists. Returns false (and restores nothing) when the tables are not the same.
+   */
+  restoreTables(reader: ByteReader): boolean {
+    if (this.#views.size > 0) throw new DefiniteError('internal', 'tables are restored before views are created');
+    const count = reader.varint();
+    const restored: Array<[TableState, Bag]> = [];
+    for (let t = 0; t < count; t++) {
+      const name = reader.string();
+      const columns = reader.string();
+      const state = this.#tables.get(name);
+      const same = state !== undefined && columns === JSON.stringify(state.schema.columns.map((c) => [c.name, typeLabel(c.type)]));
+      const rows = reader.varint();
+      const bag: Bag = new Map();
+      const key = state ? keyOf(state.schema) : undefined;
+      for (let i = 0; i < rows; i++) {
+        const copies = reader.varint();
+        const row = reader.row();
+        if (same) bag.set(key!(row), { row, count: copies });
+      }
+      if (!same) return false;
+      restored.push([state, bag]);
+    }
+    if (restored.length !== this.#tables.size || this.#tables.size === 0 && count !== 0) return false;
+    for (const [state, bag] of restored) {
+      state.rows = bag;
+      for (const unique of state.uniques) {
+        for (const { row, count: copies } of bag.values()) {
+          if (unique.columns.some((c) => row[c] === null)) continue;
+          const k = encodeKey(row, unique.columns);
+          unique.counts.set(k, (unique.counts.get(k) ?? 0) + copies);
+        }
+      }
+    }
+    return true;
   }
 
   /** Steps one view with the deltas of the inputs that changed; its output joins `changed`. */

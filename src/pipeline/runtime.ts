@@ -1,0 +1,954 @@
+/**
+ * The pipeline runtime: one pipeline file run end to end in one process and one data directory.
+ *
+ *   const runtime = await PipelineRuntime.open({ text, file: 'shop.sql', data: './.sluice' });
+ *   runtime.start();                       // sluice up: follow the log
+ *   await runtime.append('orders', [{ id: 1, customer_id: 7, amount: '9.50' }]);
+ *   await runtime.runToEnd();              // sluice run: everything appended so far, then stop
+ *   await runtime.close();
+ *
+ * Data directory:
+ *   log/          the durable log; each table is a topic `table.NAME` (table-records.ts)
+ *   checkpoint    every table's rows, the frontier they reflect and recent Idempotency-Keys
+ *   views.db      every view's rows (sinks/store), each with the frontier it reflects
+ *   search.db     the INTO SEARCH indexes (sinks/search)
+ *   manifest.json each sink's definition version, so a changed view is rebuilt, not mixed
+ *   FILE sinks    where their path says (relative paths are inside the data directory)
+ *
+ * The step loop reads whole records (whole appends) from each table's topic from the frontier
+ * on, applies them to the tables as one step of every view (database.ts), and hands each view's
+ * output delta to its sinks with the new frontier. The log is the source of truth; everything
+ * else is derived and rebuilt from it when missing.
+ *
+ * Exactly once (docs/design/2026-11-24-pipeline-runtime.md):
+ * - Views are deterministic functions of the input prefix, so the rows a sink holds are fixed by
+ *   the frontier it committed with them.
+ * - On start, tables are restored from the checkpoint (frontier F0) and views recomputed over
+ *   them. Every sink has committed at some F1 ≥ F0 (sinks are brought to the frontier before a
+ *   checkpoint is written). The log from F0 is replayed in steps cut exactly at each sink's F1,
+ *   and a step is written only to sinks at its start: nothing doubled, nothing skipped.
+ * - A sink behind the checkpoint (its store lost its last commits in a power cut) cannot be
+ *   brought forward from F0, so the runtime then starts from an empty state and replays the whole
+ *   log. A new or changed sink starts with the view's whole contents.
+ * - An append is acknowledged only once durable in the log; an Idempotency-Key is kept in the
+ *   record itself, so a retry after a crash is still recognized.
+ */
+
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import zlib from 'node:zlib';
+import { ByteReader, ByteWriter, DefiniteError, NodeStorage, replaceFileAtomically, SluiceError, type Row } from '../core/index.ts';
+import type { ZSet } from '../engine/index.ts';
+import { FileLog } from '../log/index.ts';
+import type { PersistMode } from '../log/index.ts';
+import { FileSink } from '../sinks/file/index.ts';
+import { objectRow } from '../sinks/object-row.ts';
+import { SearchIndex } from '../sinks/search/index.ts';
+import type { Sink, SinkTarget } from '../sinks/sink.ts';
+import { ViewStore } from '../sinks/store/index.ts';
+import { closest, parsePipelineAsync, SqlError, typeLabel, type PipelineStatement, type SqlType } from '../sql/index.ts';
+import type { AppendOptions, AppendResult, ChangeEvent, ColumnInfo, PipelineHandle, ReadViewOptions, RelationInfo, SearchHitInfo, SearchSinkInfo, StatusReport } from './api.ts';
+import { Database, redactUrl } from './database.ts';
+import { decodePosition, encodePosition, reaches, recordsIn, type Frontier } from './position.ts';
+import { decodeTableRecord, encodeTableRecord, INSERT, recordIdempotencyKey } from './table-records.ts';
+
+export interface RuntimeOptions {
+  /** The pipeline's SQL text. */
+  text: string;
+  /** Its file name, for error positions. */
+  file?: string;
+  /** The data directory. */
+  data: string;
+  /** How often tables are checkpointed while running (default 30 s). */
+  checkpointIntervalMs?: number;
+  /** About how many bytes of records one step reads at most (default 8 MiB). */
+  maxStepBytes?: number;
+  /** How appends are made durable before they are acknowledged (default 'syncData'). */
+  persist?: PersistMode;
+  /** Steps' changes kept per view for resuming change streams (default 50,000 rows). */
+  keepChanges?: number;
+  /** Long work (replaying the log on start) reports here. */
+  onProgress?: (progress: { phase: 'replay'; done: number; total: number; ratePerSecond: number }) => void;
+}
+
+interface TableEntry {
+  name: string;
+  topic: string;
+  columns: string[];
+  endOffset: number;
+  appended: number;
+}
+
+interface SinkEntry {
+  name: string;
+  kind: 'store' | 'search' | 'file';
+  view: string;
+  sink: Sink;
+  /** Records its committed frontier includes (-1 before the first batch). */
+  committedRecords: number;
+  search?: SearchIndex;
+  fields?: string;
+  file?: string;
+}
+
+interface ViewEntry {
+  name: string;
+  columns: Array<{ name: string; type: SqlType }>;
+  version: string;
+  store: SinkEntry;
+  /** Recent steps' changes, for change streams that resume. */
+  ring: Array<{ frontier: Frontier; rows: readonly Row[]; weights: readonly number[] }>;
+  ringRows: number;
+  /** The frontier from which the ring holds every change. */
+  ringStart: Frontier;
+  listeners: Set<(event: ChangeEvent) => void>;
+}
+
+const CHECKPOINT_MAGIC = 'SLUICEPC';
+const CHECKPOINT_VERSION = 1;
+/** Idempotency-Keys remembered (the most recent; older ones are forgotten first). */
+const IDEMPOTENCY_KEYS = 200_000;
+const MAX_QUERY_ROWS = 100_000;
+
+export class PipelineRuntime implements PipelineHandle {
+  readonly data: string;
+  readonly #options: RuntimeOptions;
+  readonly #db: Database;
+  readonly #log: FileLog;
+  readonly #store: ViewStore;
+  readonly #searchDb: DatabaseSync;
+  readonly #tables = new Map<string, TableEntry>();
+  readonly #views = new Map<string, ViewEntry>();
+  readonly #sinks: SinkEntry[] = [];
+  readonly #searchSinks = new Map<string, SinkEntry>();
+  #frontier: Frontier;
+  #state: StatusReport['state'] = 'starting';
+  readonly #startedAt = Date.now();
+  #steps = 0;
+  #eventsProcessed = 0;
+  #lastStepMs = 0;
+  #maxStepMs = 0;
+  #lastCheckpoint = Date.now();
+  #checkpointFrontier = -1;
+  /** Idempotency-Key → the position its append answered; insertion-ordered, oldest first. */
+  readonly #keys = new Map<string, string>();
+  readonly #inflight = new Map<string, Promise<AppendResult>>();
+  readonly #waiters = new Set<{ target: Frontier; resolve: (reached: boolean) => void; timer: NodeJS.Timeout }>();
+  #wake: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+  #failure: Error | undefined;
+  #closing = false;
+
+  private constructor(options: RuntimeOptions, db: Database, log: FileLog, store: ViewStore, searchDb: DatabaseSync, frontier: Frontier) {
+    this.data = options.data;
+    this.#options = options;
+    this.#db = db;
+    this.#log = log;
+    this.#store = store;
+    this.#searchDb = searchDb;
+    this.#frontier = frontier;
+  }
+
+  /** Loads the pipeline, restores its state and brings every sink to the same frontier. */
+  static async open(options: RuntimeOptions): Promise<PipelineRuntime> {
+    const file = options.file ?? '<pipeline>';
+    const definition = await loadDefinition(options.text, file);
+    fs.mkdirSync(options.data, { recursive: true });
+    const log = await FileLog.open(path.join(options.data, 'log'), { persist: options.persist ?? 'syncData' });
+    let store: ViewStore | undefined;
+    let searchDb: DatabaseSync | undefined;
+    try {
+      store = ViewStore.open(path.join(options.data, 'views.db'), { durability: 'normal' });
+      searchDb = new DatabaseSync(path.join(options.data, 'search.db'));
+      searchDb.exec('PRAGMA journal_mode = WAL');
+      searchDb.exec('PRAGMA synchronous = NORMAL');
+      for (let attempt = 0; ; attempt++) {
+        const runtime = await PipelineRuntime.#build(options, definition, log, store, searchDb, attempt === 0);
+        if (runtime) return runtime;
+      }
+    } catch (error) {
+      store?.close();
+      searchDb?.close();
+      await log.close();
+      throw error;
+    }
+  }
+
+  static async #build(options: RuntimeOptions, definition: Definition, log: FileLog, store: ViewStore, searchDb: DatabaseSync, useCheckpoint: boolean): Promise<PipelineRuntime | undefined> {
+    const file = options.file ?? '<pipeline>';
+    const { open } = await import('./database.ts');
+    const db = await open();
+    for (const statement of definition.tables) db.runStatement(statement, options.text, file);
+    const tables: TableEntry[] = [];
+    for (const statement of definition.tables) {
+      const name = tableName(statement);
+      const schema = db.tableSchema(name)!;
+      if (db.uniqueConstraints(name) > 0) {
+        throw new SqlError('sql_unsupported', file, options.text, statement.span.offset, `table "${name}" has a UNIQUE constraint besides its primary key: tables fed by events cannot refuse an event once it is acknowledged`, 'drop the UNIQUE constraint, or make those columns the PRIMARY KEY (a new row with an existing key updates it)');
+      }
+      const topic = `table.${name}`;
+      await log.createTopic(topic, { partitions: 1 });
+      const [end] = await log.endOffsets(topic);
+      tables.push({ name, topic, columns: schema.columns.map((c) => c.name), endOffset: end!, appended: 0 });
+    }
+    // Tables from the checkpoint, when it matches this pipeline's tables and the log.
+    let frontier: Frontier = new Map(tables.map((t) => [t.topic, 0]));
+    let keys: Array<[string, string]> = [];
+    const checkpointFile = path.join(options.data, 'checkpoint');
+    if (useCheckpoint && fs.existsSync(checkpointFile)) {
+      const restored = readCheckpoint(checkpointFile, db, tables);
+      if (restored) {
+        frontier = restored.frontier;
+        keys = restored.keys;
+      }
+    }
+    for (const statement of definition.views) db.runStatement(statement, options.text, file);
+    const runtime = new PipelineRuntime(options, db, log, store, searchDb, frontier);
+    for (const table of tables) runtime.#tables.set(table.name, table);
+    for (const [key, token] of keys) runtime.#keys.set(key, token);
+    runtime.#checkpointFrontier = recordsIn(frontier);
+    if (!(await runtime.#openSinks(definition))) {
+      runtime.#closeSinks();
+      await db.close();
+      return undefined;
+    }
+    await runtime.#catchUp();
+    await runtime.#scanKeys();
+    runtime.#state = 'running';
+    return runtime;
+  }
+
+  /** Opens the store of every view and the declared sinks; false when one is behind the checkpoint. */
+  async #openSinks(definition: Definition): Promise<boolean> {
+    const manifestFile = path.join(this.data, 'manifest.json');
+    const manifest = readManifest(manifestFile);
+    const next: Record<string, string> = {};
+    const versions = new Map<string, string>();
+    for (const name of this.#db.viewNames()) {
+      const info = this.#db.viewInfo(name);
+      const text = definition.viewTexts.get(name) ?? '';
+      const upstream = info.reads.map((r) => versions.get(r) ?? JSON.stringify(this.#db.tableSchema(r)?.columns.map((c) => [c.name, typeLabel(c.type)]) ?? r));
+      const version = createHash('sha256').update(JSON.stringify([text, upstream])).digest('hex').slice(0, 16);
+      versions.set(name, version);
+      const columns = info.columns.map((c) => ({ name: c.name, type: c.type as SqlType }));
+      const target: SinkTarget = { name, columns };
+      const storeName = `store:${name}`;
+      if (this.#store.has(name) && manifest[storeName] !== version) this.#store.drop(name);
+      next[storeName] = version;
+      let sink: Sink;
+      try {
+        sink = this.#store.sink(target);
+      } catch (error) {
+        if (!(error instanceof DefiniteError) || error.code !== 'store_schema_changed') throw error;
+        this.#store.drop(name);
+        sink = this.#store.sink(target);
+      }
+      const entry: SinkEntry = { name, kind: 'store', view: name, sink, committedRecords: committedRecords(sink) };
+      this.#sinks.push(entry);
+      this.#views.set(name, { name, columns, version, store: entry, ring: [], ringRows: 0, ringStart: new Map(), listeners: new Set() });
+    }
+    for (const sink of definition.sinks) {
+      const view = this.#views.get(sink.view);
+      const schema = this.#db.tableSchema(sink.view);
+      const columns = view ? view.columns : schema!.columns.map((c) => ({ name: c.name, type: c.type as SqlType }));
+      const target: SinkTarget = { name: sink.view, columns, ...(schema?.primaryKey ? { key: schema.primaryKey } : {}) };
+      const viewVersion = view ? view.version : JSON.stringify(target);
+      const version = createHash('sha256').update(JSON.stringify([viewVersion, sink.kind, sink.fields ?? '', sink.file ?? ''])).digest('hex').slice(0, 16);
+      const manifestName = `${sink.kind}:${sink.name}`;
+      next[manifestName] = version;
+      if (sink.kind === 'search') {
+        const table = `search_${sink.name.replace(/[^A-Za-z0-9_]/g, '_')}`;
+        if (manifest[manifestName] !== undefined && manifest[manifestName] !== version) dropSearchTables(this.#searchDb, table);
+        const index = SearchIndex.open(this.#searchDb, target, { table, ...(sink.fields !== undefined ? { fields: sink.fields } : {}) });
+        const entry: SinkEntry = { name: sink.name, kind: 'search', view: sink.view, sink: index, committedRecords: committedRecords(index), search: index, fields: index.fields.map((f) => (f.weight === 1 ? f.name : `${f.name}^${f.weight}`)).join(', ') };
+        this.#sinks.push(entry);
+        this.#searchSinks.set(sink.name, entry);
+      } else {
+        const filePath = path.resolve(this.data, sink.file!);
+        if (manifest[manifestName] !== undefined && manifest[manifestName] !== version && fs.existsSync(filePath) && fs.statSync(filePath).size > 0) {
+          throw new DefiniteError('sink_changed', `sink ${sink.name}: view "${sink.view}" changed since ${filePath} was written, and an append-only file cannot be rewritten`, `move ${filePath} away (it then starts afresh with the view's current rows), or name the changed view differently`);
+        }
+        const fileSink = await FileSink.open(filePath, target);
+        this.#sinks.push({ name: sink.name, kind: 'file', view: sink.view, sink: fileSink, committedRecords: committedRecords(fileSink), file: filePath });
+      }
+    }
+    writeManifest(manifestFile, next);
+    // Sinks that went ahead of the log (it was replaced) are rebuilt; behind the checkpoint, the
+    // whole log is replayed.
+    const start = recordsIn(this.#frontier);
+    const ends = new Map([...this.#tables.values()].map((t) => [t.topic, t.endOffset]));
+    for (const entry of this.#sinks) {
+      const committed = entry.sink.committed();
+      if (!committed) continue;
+      const at = decodePosition(committed.frontier);
+      const beyondLog = [...at].some(([topic, offset]) => !ends.has(topic) ? offset > 0 : offset > ends.get(topic)!);
+      if (beyondLog) {
+        if (entry.kind === 'file') throw new DefiniteError('sink_ahead', `sink ${entry.name}: ${entry.file} holds changes beyond the end of the log in ${path.join(this.data, 'log')} (was the log replaced?)`, `move ${entry.file} away to start it afresh`);
+        this.#resetSink(entry);
+        continue;
+      }
+      if (entry.committedRecords < start || !reaches(at, this.#frontier)) {
+        if (start === 0) throw new DefiniteError('internal', `sink ${entry.name} is behind an empty frontier`);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  #resetSink(entry: SinkEntry): void {
+    if (entry.kind === 'store') {
+      this.#store.drop(entry.view);
+      entry.sink = this.#store.sink({ name: entry.view, columns: this.#views.get(entry.view)!.columns });
+    } else if (entry.kind === 'search') {
+      const table = entry.search!.table;
+      entry.search!.close();
+      dropSearchTables(this.#searchDb, table);
+      entry.search = SearchIndex.open(this.#searchDb, entry.search!.target, { table, ...(entry.fields ? { fields: entry.fields } : {}) });
+      entry.sink = entry.search;
+    }
+    entry.committedRecords = -1;
+  }
+
+  /** New sinks get the views' contents; then the log is replayed, cut at each sink's frontier. */
+  async #catchUp(): Promise<void> {
+    const start = this.#frontier;
+    const token = encodePosition(start);
+    const step = recordsIn(start) + 1;
+    const fresh = this.#sinks.filter((s) => s.committedRecords < 0);
+    if (fresh.length > 0) {
+      const contents = new Map<string, ZSet>();
+      for (const s of fresh) if (!contents.has(s.view)) contents.set(s.view, this.#db.viewContents(s.view));
+      const stores = fresh.filter((s) => s.kind === 'store');
+      this.#store.group(() => {
+        for (const s of stores) s.sink.write({ step, frontier: token, rows: contents.get(s.view)!.rows, weights: contents.get(s.view)!.weights });
+      });
+      for (const s of fresh) {
+        if (s.kind !== 'store') await s.sink.write({ step, frontier: token, rows: contents.get(s.view)!.rows, weights: contents.get(s.view)!.weights });
+        s.committedRecords = recordsIn(start);
+      }
+    }
+    const targets = [...new Set(this.#sinks.map((s) => s.committedRecords).filter((r) => r > recordsIn(start)))].sort((a, b) => a - b);
+    if (targets.length === 0) return;
+    this.#state = 'replaying';
+    const total = targets.at(-1)! - recordsIn(start);
+    const began = Date.now();
+    for (const records of targets) {
+      const sink = this.#sinks.find((s) => s.committedRecords === records)!;
+      const target = decodePosition(sink.sink.committed()!.frontier);
+      if (!reaches(target, this.#frontier)) throw new DefiniteError('sink_diverged', `sink ${sink.name} holds a frontier that is not on this log's path`, 'remove the data directory\'s views.db and search.db to rebuild them');
+      while (recordsIn(this.#frontier) < records) {
+        await this.#step(target);
+        const done = recordsIn(this.#frontier) - recordsIn(start);
+        this.#options.onProgress?.({ phase: 'replay', done, total, ratePerSecond: done / Math.max(0.001, (Date.now() - began) / 1000) });
+      }
+      if (!reaches(this.#frontier, target)) throw new DefiniteError('internal', `replay passed sink ${sink.name}'s frontier`);
+    }
+  }
+
+  /** Reads the Idempotency-Keys of records not yet processed, so their retries are recognized. */
+  async #scanKeys(): Promise<void> {
+    for (const table of this.#tables.values()) {
+      let offset = this.#frontier.get(table.topic) ?? 0;
+      while (offset < table.endOffset) {
+        const { records, nextOffset } = await this.#log.read(table.topic, 0, offset, { maxBytes: 8 << 20 });
+        for (const record of records) {
+          const key = record.value ? recordIdempotencyKey(record.value) : '';
+          if (key) this.#remember(key, encodePosition(new Map([[table.topic, record.offset + 1]])));
+        }
+        if (nextOffset === offset) break;
+        offset = nextOffset;
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The step loop
+
+  /** Follows the log in the background (sluice up) until close(). */
+  start(): void {
+    if (this.#loop) return;
+    this.#loop = this.#follow();
+  }
+
+  async #follow(): Promise<void> {
+    while (!this.#closing) {
+      try {
+        const progressed = await this.#step(undefined);
+        if (!progressed) {
+          await this.#maybeCheckpoint();
+          if (this.#closing) break;
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, 1000);
+            this.#wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          this.#wake = undefined;
+        } else await this.#maybeCheckpoint();
+      } catch (error) {
+        this.#fail(error);
+        return;
+      }
+    }
+  }
+
+  /** Processes everything appended so far (sluice run), then checkpoints. */
+  async runToEnd(): Promise<void> {
+    if (this.#loop) throw new DefiniteError('internal', 'runToEnd() while the loop follows the log');
+    const target: Frontier = new Map([...this.#tables.values()].map((t) => [t.topic, t.endOffset]));
+    const start = recordsIn(this.#frontier);
+    const total = recordsIn(target) - start;
+    const began = Date.now();
+    while (!reaches(this.#frontier, target)) {
+      await this.#step(target);
+      const done = recordsIn(this.#frontier) - start;
+      this.#options.onProgress?.({ phase: 'replay', done, total, ratePerSecond: done / Math.max(0.001, (Date.now() - began) / 1000) });
+    }
+    await this.checkpoint();
+  }
+
+  #fail(error: unknown): void {
+    this.#failure = error instanceof Error ? error : new Error(String(error));
+    this.#state = 'stopped';
+    for (const waiter of this.#waiters) {
+      clearTimeout(waiter.timer);
+      waiter.resolve(false);
+    }
+    this.#waiters.clear();
+  }
+
+  /** The error that stopped the step loop, if one did. */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  /** Resolves when the loop stops by itself (an error); never while it follows the log. */
+  get stopped(): Promise<void> {
+    return this.#loop ?? Promise.resolve();
+  }
+
+  /**
+   * One step: whole records from every table's topic from the frontier on (up to `target` when
+   * given, never past it), applied as one step of every view, then written to the sinks that are
+   * at the step's start. False when there was nothing to read.
+   */
+  async #step(target: Frontier | undefined): Promise<boolean> {
+    const began = performance.now();
+    const next = new Map(this.#frontier);
+    const batches: Array<{ table: string; ops: Uint8Array; rows: Row[] }> = [];
+    let budget = this.#options.maxStepBytes ?? 8 << 20;
+    let events = 0;
+    for (const table of this.#tables.values()) {
+      let offset = next.get(table.topic) ?? 0;
+      const limit = target ? (target.get(table.topic) ?? 0) : table.endOffset;
+      while (offset < limit && budget > 0) {
+        const { records, nextOffset } = await this.#log.read(table.topic, 0, offset, { maxRecords: Math.min(limit - offset, 10_000), maxBytes: budget });
+        for (const record of records) {
+          if (record.offset >= limit) break;
+          const decoded = decodeTableRecord(record.value ?? new Uint8Array(), table.columns, `${table.topic} offset ${record.offset}`);
+          batches.push({ table: table.name, ops: decoded.ops, rows: decoded.rows });
+          events += decoded.rows.length;
+          budget -= record.value?.length ?? 0;
+          offset = record.offset + 1;
+        }
+        if (records.length === 0 || nextOffset <= offset - 1) break;
+        // With a target, a step must reach it exactly (cut points are sinks' frontiers).
+        if (!target && budget <= 0) break;
+        if (target) budget = Math.max(budget, 1);
+      }
+      next.set(table.topic, offset);
+    }
+    if (recordsIn(next) === recordsIn(this.#frontier)) return false;
+    const outputs = this.#db.applyChanges(batches);
+    const before = recordsIn(this.#frontier);
+    const after = recordsIn(next);
+    const token = encodePosition(next);
+    const step = after + 1;
+    const due = (s: SinkEntry) => s.committedRecords <= before;
+    for (const s of this.#sinks) {
+      if (s.committedRecords > before && s.committedRecords < after) throw new DefiniteError('internal', `step ${before}→${after} would pass sink ${s.name} at ${s.committedRecords}`);
+    }
+    this.#store.group(() => {
+      for (const view of this.#views.values()) {
+        const output = outputs.get(view.name);
+        if (!output || !due(view.store)) continue;
+        view.store.sink.write({ step, frontier: token, rows: output.rows, weights: output.weights });
+        view.store.committedRecords = after;
+      }
+    });
+    for (const s of this.#sinks) {
+      if (s.kind === 'store') continue;
+      const output = outputs.get(s.view);
+      if (!output || !due(s)) continue;
+      await s.sink.write({ step, frontier: token, rows: output.rows, weights: output.weights });
+      s.committedRecords = after;
+    }
+    this.#frontier = next;
+    this.#steps++;
+    this.#eventsProcessed += events;
+    this.#lastStepMs = performance.now() - began;
+    this.#maxStepMs = Math.max(this.#maxStepMs, this.#lastStepMs);
+    this.#publish(outputs, next);
+    return true;
+  }
+
+  #publish(outputs: Map<string, ZSet>, frontier: Frontier): void {
+    const keep = this.#options.keepChanges ?? 50_000;
+    let token: string | undefined;
+    for (const [name, output] of outputs) {
+      const view = this.#views.get(name);
+      if (!view) continue;
+      view.ring.push({ frontier, rows: output.rows, weights: output.weights });
+      view.ringRows += output.rows.length;
+      while (view.ringRows > keep && view.ring.length > 1) {
+        const dropped = view.ring.shift()!;
+        view.ringRows -= dropped.rows.length;
+        view.ringStart = dropped.frontier;
+      }
+      if (view.listeners.size > 0) {
+        token ??= encodePosition(frontier);
+        const event = { position: token, changes: changesOf(output.rows, output.weights, view.columns) };
+        for (const listener of view.listeners) listener(event);
+      }
+    }
+    for (const waiter of this.#waiters) {
+      if (reaches(frontier, waiter.target)) {
+        clearTimeout(waiter.timer);
+        this.#waiters.delete(waiter);
+        waiter.resolve(true);
+      }
+    }
+  }
+
+  async #maybeCheckpoint(): Promise<void> {
+    if (Date.now() - this.#lastCheckpoint < (this.#options.checkpointIntervalMs ?? 30_000)) return;
+    await this.checkpoint();
+  }
+
+  /** Brings every sink to the frontier (empty batches) and writes the tables' checkpoint. */
+  async checkpoint(): Promise<void> {
+    this.#lastCheckpoint = Date.now();
+    const records = recordsIn(this.#frontier);
+    if (records === this.#checkpointFrontier) return;
+    const token = encodePosition(this.#frontier);
+    const step = records + 1;
+    const behind = this.#sinks.filter((s) => s.committedRecords < records);
+    this.#store.group(() => {
+      for (const s of behind) {
+        if (s.kind !== 'store') continue;
+        s.sink.write({ step, frontier: token, rows: [], weights: [] });
+        s.committedRecords = records;
+      }
+    });
+    for (const s of behind) {
+      if (s.kind === 'store') continue;
+      await s.sink.write({ step, frontier: token, rows: [], weights: [] });
+      s.committedRecords = records;
+    }
+    const writer = new ByteWriter(1 << 20);
+    writer.string(CHECKPOINT_MAGIC);
+    writer.uint8(CHECKPOINT_VERSION);
+    writer.string(JSON.stringify(Object.fromEntries(this.#frontier)));
+    writer.string(JSON.stringify([...this.#keys].slice(-IDEMPOTENCY_KEYS)));
+    this.#db.saveTables(writer);
+    const body = writer.finish();
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32LE(zlib.crc32(body) >>> 0);
+    const bytes = Buffer.concat([body, crc]);
+    await replaceFileAtomically(new NodeStorage(), path.join(this.data, 'checkpoint'), bytes);
+    this.#checkpointFrontier = records;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // PipelineHandle
+
+  status(): StatusReport {
+    return {
+      state: this.#state,
+      position: encodePosition(this.#frontier),
+      startedAt: new Date(this.#startedAt).toISOString(),
+      uptimeSeconds: Math.round((Date.now() - this.#startedAt) / 1000),
+      steps: this.#steps,
+      eventsProcessed: this.#eventsProcessed,
+      tables: [...this.#tables.values()].map((t) => {
+        const processed = this.#frontier.get(t.topic) ?? 0;
+        return { name: t.name, topic: t.topic, endOffset: t.endOffset, processedOffset: processed, lag: t.endOffset - processed, eventsAppended: t.appended, rows: this.#db.tableSize(t.name) };
+      }),
+      views: [...this.#views.values()].map((v) => {
+        const failure = this.#db.viewInfo(v.name).failure;
+        return { name: v.name, rows: this.#store.count(v.name), ...(failure ? { failure: errorInfo(failure) } : {}) };
+      }),
+      sinks: this.#sinks
+        .filter((s) => s.kind !== 'store')
+        .map((s) => {
+          const committed = s.sink.committed();
+          return { name: s.name, kind: s.kind, view: s.view, ...(committed ? { step: committed.step, position: committed.frontier } : {}), ...(s.file ? { file: s.file } : {}) };
+        }),
+      lastStepMs: round(this.#lastStepMs),
+      maxStepMs: round(this.#maxStepMs),
+      ...(this.#failure ? { error: errorInfo(this.#failure) } : {}),
+    };
+  }
+
+  relations(): RelationInfo[] {
+    const out: RelationInfo[] = [];
+    for (const t of this.#tables.values()) {
+      const schema = this.#db.tableSchema(t.name)!;
+      out.push({ name: t.name, kind: 'table', columns: schema.columns.map((c) => ({ name: c.name, type: typeLabel(c.type) })), ...(schema.primaryKey ? { key: schema.primaryKey.map((i) => schema.columns[i]!.name) } : {}) });
+    }
+    for (const v of this.#views.values()) out.push({ name: v.name, kind: 'view', columns: v.columns.map((c) => ({ name: c.name, type: typeLabel(c.type) })) });
+    return out;
+  }
+
+  searchSinks(): SearchSinkInfo[] {
+    return [...this.#searchSinks.values()].map((s) => ({ name: s.name, view: s.view, fields: s.fields ?? '' }));
+  }
+
+  readView(name: string, options: ReadViewOptions = {}): { rows: Record<string, unknown>[]; position: string } {
+    this.#checkOpen();
+    const position = encodePosition(this.#frontier);
+    const view = this.#views.get(name);
+    if (!view) {
+      if (this.#tables.has(name)) return { rows: this.#readTable(name, options), position };
+      throw this.#unknown(name, 'view');
+    }
+    const info = this.#db.viewInfo(name);
+    if (info.failure) throw viewFailed(name, info.failure);
+    const orderBy = info.sortKeys.filter((k) => k.column < view.columns.length).map((k) => ({ column: view.columns[k.column]!.name, descending: k.descending }));
+    for (const column of Object.keys(options.filters ?? {})) {
+      if (!view.columns.some((c) => c.name === column)) throw new DefiniteError('filter_invalid', `view "${name}" has no column "${column}"`, `filter by one of: ${view.columns.map((c) => c.name).join(', ')}`);
+    }
+    try {
+      const result = this.#store.read(name, { ...(options.limit !== undefined ? { limit: options.limit } : {}), ...(options.offset !== undefined ? { offset: options.offset } : {}), ...(options.filters ? { filters: options.filters } : {}), ...(orderBy.length > 0 ? { orderBy } : {}) });
+      return { rows: result.rows, position };
+    } catch (error) {
+      if (error instanceof DefiniteError && error.code.startsWith('store_')) throw new DefiniteError('filter_invalid', error.message, error.hint);
+      throw error;
+    }
+  }
+
+  #readTable(name: string, options: ReadViewOptions): Record<string, unknown>[] {
+    const schema = this.#db.tableSchema(name)!;
+    const where: string[] = [];
+    for (const [column, value] of Object.entries(options.filters ?? {})) {
+      if (!schema.columns.some((c) => c.name === column)) throw new DefiniteError('filter_invalid', `table "${name}" has no column "${column}"`, `filter by one of: ${schema.columns.map((c) => c.name).join(', ')}`);
+      where.push(`${quoteIdentifier(column)} = ${quoteLiteral(value)}`);
+    }
+    const order = schema.primaryKey ? ` ORDER BY ${schema.primaryKey.map((i) => quoteIdentifier(schema.columns[i]!.name)).join(', ')}` : '';
+    const sql = `SELECT * FROM ${quoteIdentifier(name)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}${order} LIMIT ${options.limit ?? 100} OFFSET ${options.offset ?? 0}`;
+    return this.#syncQuery(sql);
+  }
+
+  #syncQuery(sql: string): Record<string, unknown>[] {
+    const { rows, columns } = this.#db.selectNow(sql);
+    return rows.map((row) => objectRow(row, columns));
+  }
+
+  async query(sql: string): Promise<{ columns: ColumnInfo[]; rows: Record<string, unknown>[]; position: string }> {
+    this.#checkOpen();
+    if (typeof sql !== 'string' || sql.trim() === '') throw new DefiniteError('sql_empty', 'the query is empty', 'send {"sql": "SELECT … FROM view"}');
+    const statements = await parsePipelineAsync(sql, '<query>');
+    const only = statements[0];
+    if (statements.length !== 1 || only?.kind !== 'postgres' || Object.keys(only.node)[0] !== 'SelectStmt') {
+      throw new DefiniteError('sql_not_query', 'POST /v1/query runs one SELECT', 'tables change through POST /v1/tables/NAME/events; views are declared in the pipeline file');
+    }
+    const { rows, columns } = this.#db.selectNow(sql, only);
+    if (rows.length > MAX_QUERY_ROWS) throw new DefiniteError('sql_too_many_rows', `the query returned ${rows.length.toLocaleString('en-US')} rows; at most ${MAX_QUERY_ROWS.toLocaleString('en-US')} are returned`, 'add a LIMIT, or page with LIMIT … OFFSET …');
+    return { columns: columns.map((c) => ({ name: c.name, type: typeLabel(c.type) })), rows: rows.map((row) => objectRow(row, columns)), position: encodePosition(this.#frontier) };
+  }
+
+  search(name: string, q: string, options: { limit?: number; offset?: number } = {}): { hits: SearchHitInfo[]; position: string } {
+    this.#checkOpen();
+    let entry = this.#searchSinks.get(name);
+    if (!entry) {
+      const byView = [...this.#searchSinks.values()].filter((s) => s.view === name);
+      if (byView.length === 1) entry = byView[0];
+    }
+    if (!entry) throw this.#unknown(name, 'search');
+    const failure = this.#views.has(entry.view) ? this.#db.viewInfo(entry.view).failure : undefined;
+    if (failure) throw viewFailed(entry.view, failure);
+    const result = entry.search!.search(q, { ...(options.limit !== undefined ? { limit: options.limit } : {}), ...(options.offset !== undefined ? { offset: options.offset } : {}) });
+    return { hits: result.hits.map((h) => ({ row: h.row, score: h.score, highlights: h.highlights })), position: encodePosition(this.#frontier) };
+  }
+
+  async append(table: string, rows: readonly unknown[], options: AppendOptions = {}): Promise<AppendResult> {
+    this.#checkOpen();
+    const entry = this.#tables.get(table);
+    if (!entry) throw this.#unknown(table, 'table');
+    if (!Array.isArray(rows) || rows.length === 0) throw new DefiniteError('body_invalid', 'no rows to append', 'send a JSON object, an array of objects, or NDJSON (one object per line)');
+    const key = options.idempotencyKey;
+    if (key !== undefined) {
+      if (typeof key !== 'string' || key.length === 0 || key.length > 200) throw new DefiniteError('body_invalid', 'an Idempotency-Key is 1 to 200 characters', 'use a UUID per logical request');
+      const seen = this.#keys.get(key);
+      if (seen !== undefined) return { position: seen, count: 0, duplicate: true };
+      const inflight = this.#inflight.get(key);
+      if (inflight) return inflight.then((r) => ({ position: r.position, count: 0, duplicate: true }));
+    }
+    const converted = this.#db.rowsFromObjects(table, rows);
+    const ops = new Uint8Array(converted.length).fill(INSERT);
+    const promise = this.#appendRecord(entry, ops, converted, key);
+    if (key !== undefined) this.#inflight.set(key, promise);
+    try {
+      return await promise;
+    } finally {
+      if (key !== undefined) this.#inflight.delete(key);
+    }
+  }
+
+  /** Appends changes (inserts and deletes, already checked rows) as one record. */
+  async appendChanges(table: string, ops: Uint8Array, rows: Row[]): Promise<AppendResult> {
+    this.#checkOpen();
+    const entry = this.#tables.get(table);
+    if (!entry) throw this.#unknown(table, 'table');
+    return this.#appendRecord(entry, ops, rows, undefined);
+  }
+
+  /** The embedded database the runtime drives (for the embedded API). */
+  get database(): Database {
+    return this.#db;
+  }
+
+  async #appendRecord(entry: TableEntry, ops: Uint8Array, rows: Row[], key: string | undefined): Promise<AppendResult> {
+    const value = encodeTableRecord(entry.columns, ops, rows, key ?? '');
+    const result = await this.#log.append(entry.topic, 0, [{ value }]);
+    const end = result.baseOffset + result.count;
+    if (end > entry.endOffset) entry.endOffset = end;
+    entry.appended += rows.length;
+    const position = encodePosition(new Map([[entry.topic, end]]));
+    if (key !== undefined) this.#remember(key, position);
+    this.#wake?.();
+    return { position, count: rows.length, duplicate: false };
+  }
+
+  #remember(key: string, position: string): void {
+    this.#keys.delete(key);
+    this.#keys.set(key, position);
+    if (this.#keys.size > IDEMPOTENCY_KEYS) this.#keys.delete(this.#keys.keys().next().value!);
+  }
+
+  waitFor(position: string, timeoutMs: number): Promise<boolean> {
+    const target = decodePosition(position);
+    for (const topic of target.keys()) {
+      if (![...this.#tables.values()].some((t) => t.topic === topic)) throw new DefiniteError('position_invalid', `the position names "${topic}", which this pipeline does not read`, 'use a position returned by this pipeline');
+    }
+    if (reaches(this.#frontier, target)) return Promise.resolve(true);
+    if (this.#failure || this.#closing) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiter = {
+        target,
+        resolve,
+        timer: setTimeout(() => {
+          this.#waiters.delete(waiter);
+          resolve(false);
+        }, Math.max(0, timeoutMs)),
+      };
+      this.#waiters.add(waiter);
+    });
+  }
+
+  subscribe(name: string, from: string | undefined, listener: (event: ChangeEvent) => void): () => void {
+    this.#checkOpen();
+    const view = this.#views.get(name);
+    if (!view) throw this.#unknown(name, 'view');
+    if (from !== undefined) {
+      const start = decodePosition(from);
+      if (!reaches(start, view.ringStart)) {
+        throw new DefiniteError('position_expired', `the changes of view "${name}" after that position are no longer kept (they are kept in memory for the last ${(this.#options.keepChanges ?? 50_000).toLocaleString('en-US')} rows since the pipeline started)`, `read GET /v1/views/${name} for its rows and their position, then follow the changes from that position`);
+      }
+      for (const entry of view.ring) {
+        if (reaches(start, entry.frontier)) continue;
+        listener({ position: encodePosition(entry.frontier), changes: changesOf(entry.rows, entry.weights, view.columns) });
+      }
+    }
+    view.listeners.add(listener);
+    return () => view.listeners.delete(listener);
+  }
+
+  #unknown(name: string, what: 'view' | 'table' | 'search'): DefiniteError {
+    const names = what === 'search' ? [...this.#searchSinks.keys()] : what === 'table' ? [...this.#tables.keys()] : [...this.#views.keys(), ...this.#tables.keys()];
+    const match = closest(name, names);
+    const noun = what === 'search' ? 'search index' : what === 'table' ? 'table' : 'view';
+    return new DefiniteError('relation_unknown', `${noun} "${name}" does not exist`, match ? `did you mean "${match}"?` : names.length ? `the ${noun}s are: ${names.join(', ')}` : `the pipeline declares no ${noun}`);
+  }
+
+  #checkOpen(): void {
+    if (this.#closing) throw new DefiniteError('stopping', 'the pipeline is shutting down', 'retry against the restarted pipeline');
+  }
+
+  /** Stops following the log, checkpoints (unless the loop failed) and closes everything. */
+  async close(options: { checkpoint?: boolean } = {}): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#state = 'stopping';
+    this.#wake?.();
+    await this.#loop;
+    for (const waiter of this.#waiters) {
+      clearTimeout(waiter.timer);
+      waiter.resolve(false);
+    }
+    this.#waiters.clear();
+    try {
+      if (!this.#failure && options.checkpoint !== false) await this.checkpoint();
+    } finally {
+      this.#closeSinks();
+      this.#store.close();
+      this.#searchDb.close();
+      await this.#db.close();
+      await this.#log.close();
+      this.#state = 'stopped';
+    }
+  }
+
+  #closeSinks(): void {
+    for (const s of this.#sinks) if (s.kind !== 'store') void s.sink.close();
+    this.#sinks.length = 0;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Definition {
+  tables: Array<Extract<PipelineStatement, { kind: 'postgres' }>>;
+  views: Array<Extract<PipelineStatement, { kind: 'postgres' }>>;
+  viewTexts: Map<string, string>;
+  sinks: Array<{ name: string; kind: 'search' | 'file'; view: string; fields?: string; file?: string }>;
+}
+
+/** Splits a pipeline file into tables, views and sinks, refusing what the runtime cannot run. */
+async function loadDefinition(text: string, file: string): Promise<Definition> {
+  const statements = await parsePipelineAsync(text, file);
+  const definition: Definition = { tables: [], views: [], viewTexts: new Map(), sinks: [] };
+  const names = new Set<string>();
+  const refuse = (offset: number, code: string, what: string, hint?: string) => new SqlError(code, file, text, offset, what, hint);
+  for (const statement of statements) {
+    if (statement.kind === 'createSource') {
+      throw refuse(statement.span.offset, 'not_built', `CREATE SOURCE … FROM ${statement.connector.toUpperCase()} ('${redactUrl(statement.url)}') is not built yet: change data capture arrives with the next releases`, 'declare a CREATE TABLE and feed it with POST /v1/tables/NAME/events for now');
+    }
+    if (statement.kind === 'drop') throw refuse(statement.span.offset, 'sql_unsupported', 'a pipeline file declares what exists: DROP has no place in it', 'remove the statement (and the object it names)');
+    if (statement.kind === 'createSink') {
+      const view = statement.from.join('.');
+      if (!definition.viewTexts.has(view) && !definition.tables.some((t) => tableName(t) === view)) {
+        const match = closest(view, [...names]);
+        throw refuse(statement.span.offset, 'sql_relation', `sink ${statement.name} reads "${view}", which is not declared before it`, match ? `did you mean "${match}"?` : 'declare the view (or table) before the sink');
+      }
+      if (statement.target === 'search') {
+        const fields = statement.options.get('fields');
+        for (const option of statement.options.keys()) if (option !== 'fields') throw refuse(statement.span.offset, 'sink_option', `INTO SEARCH has no option "${option}"`, "its option is fields = 'title^2, body'");
+        definition.sinks.push({ name: statement.name, kind: 'search', view, ...(fields !== undefined ? { fields } : {}) });
+      } else if (statement.target === 'file') {
+        if (!statement.url) throw refuse(statement.span.offset, 'sink_option', 'INTO FILE needs a path', "write INTO FILE 'changes.jsonl' (relative paths are inside the data directory)");
+        for (const option of statement.options.keys()) throw refuse(statement.span.offset, 'sink_option', `INTO FILE has no option "${option}"`);
+        definition.sinks.push({ name: statement.name, kind: 'file', view, file: statement.url });
+      } else {
+        throw refuse(statement.span.offset, 'not_built', `INTO ${statement.target.toUpperCase()} sinks are not built yet`, 'use INTO SEARCH or INTO FILE, or read the view over HTTP');
+      }
+      if (definition.sinks.filter((s) => s.name === statement.name).length > 1) throw refuse(statement.span.offset, 'sql_duplicate', `sink "${statement.name}" is declared twice`);
+      continue;
+    }
+    const kind = Object.keys(statement.node)[0];
+    const body = (statement.node as unknown as Record<string, Record<string, unknown>>)[kind!]!;
+    if (kind === 'CreateStmt') {
+      definition.tables.push(statement);
+      names.add(tableName(statement));
+    } else if (kind === 'ViewStmt') {
+      const relation = body.view as { schemaname?: string; relname: string };
+      const name = relation.schemaname ? `${relation.schemaname}.${relation.relname}` : relation.relname;
+      definition.views.push(statement);
+      definition.viewTexts.set(name, statement.text.replace(/\s+/g, ' ').trim());
+      names.add(name);
+    } else if (kind === 'IndexStmt') {
+      throw refuse(statement.span.offset, 'sql_unsupported', 'indexes are not needed in a pipeline file: views keep their own state, and reads use the view store', 'remove the CREATE INDEX (a UNIQUE one cannot refuse acknowledged events: use the PRIMARY KEY)');
+    } else {
+      throw refuse(statement.span.offset, 'sql_unsupported', `${kind!.replace(/Stmt$/, '')} statements have no place in a pipeline file: it declares tables, views, sources and sinks`, 'feed tables with POST /v1/tables/NAME/events (or `sluice log append`), and query with POST /v1/query');
+    }
+  }
+  return definition;
+}
+
+function tableName(statement: Extract<PipelineStatement, { kind: 'postgres' }>): string {
+  const relation = (statement.node as { CreateStmt: { relation: { schemaname?: string; relname: string } } }).CreateStmt.relation;
+  return relation.schemaname ? `${relation.schemaname}.${relation.relname}` : relation.relname;
+}
+
+function committedRecords(sink: Sink): number {
+  const committed = sink.committed();
+  return committed ? recordsIn(decodePosition(committed.frontier)) : -1;
+}
+
+function readCheckpoint(file: string, db: Database, tables: TableEntry[]): { frontier: Frontier; keys: Array<[string, string]> } | undefined {
+  const bytes = fs.readFileSync(file);
+  if (bytes.length < 8) return undefined;
+  const body = bytes.subarray(0, bytes.length - 4);
+  if ((zlib.crc32(body) >>> 0) !== bytes.readUInt32LE(bytes.length - 4)) {
+    process.emitWarning(`${file}: checksum mismatch; ignoring the checkpoint and replaying the log`);
+    return undefined;
+  }
+  const reader = new ByteReader(body);
+  if (reader.string() !== CHECKPOINT_MAGIC || reader.uint8() !== CHECKPOINT_VERSION) return undefined;
+  const frontier: Frontier = new Map(Object.entries(JSON.parse(reader.string()) as Record<string, number>));
+  const keys = JSON.parse(reader.string()) as Array<[string, string]>;
+  // The checkpoint must name exactly these tables, within the log's ends.
+  if (frontier.size !== tables.length || tables.some((t) => !frontier.has(t.topic) || frontier.get(t.topic)! > t.endOffset)) return undefined;
+  if (!db.restoreTables(reader)) return undefined;
+  return { frontier, keys };
+}
+
+function readManifest(file: string): Record<string, string> {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>;
+  } catch {
+    return {};
+  }
+}
+
+function writeManifest(file: string, manifest: Record<string, string>): void {
+  const temporary = `${file}.tmp`;
+  fs.writeFileSync(temporary, JSON.stringify(manifest, null, 2) + '\n');
+  fs.renameSync(temporary, file);
+}
+
+function dropSearchTables(db: DatabaseSync, prefix: string): void {
+  const names = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND (name = ? OR name LIKE ? ESCAPE '\\')").all(prefix, `${prefix.replace(/[_%\\]/g, '\\$&')}\\_%`) as Array<{ name: string }>;
+  for (const { name } of names) {
+    try {
+      db.exec(`DROP TABLE IF EXISTS "${name.replaceAll('"', '""')}"`);
+    } catch {
+      // A shadow table of an FTS5 table already dropped with it.
+    }
+  }
+}
+
+function changesOf(rows: readonly Row[], weights: readonly number[], columns: ReadonlyArray<{ name: string; type: SqlType }>): Array<{ op: 'insert' | 'delete'; row: Record<string, unknown> }> {
+  const changes: Array<{ op: 'insert' | 'delete'; row: Record<string, unknown> }> = [];
+  for (let i = 0; i < rows.length; i++) {
+    const weight = weights[i]!;
+    const row = objectRow(rows[i]!, columns);
+    for (let k = 0; k < Math.abs(weight); k++) changes.push({ op: weight > 0 ? 'insert' : 'delete', row });
+  }
+  return changes;
+}
+
+function viewFailed(name: string, failure: Error): DefiniteError {
+  const info = errorInfo(failure);
+  return new DefiniteError('view_failed', `view "${name}" has no result: ${info.message}`, 'it recovers by itself when a change removes the cause (the row that raises the error)', { cause: failure });
+}
+
+function errorInfo(error: Error): { code: string; message: string; hint?: string } {
+  if (error instanceof SluiceError) return { code: error.code, message: error.message.replace(/^the circuit stopped at step \d+: /, ''), ...(error.hint ? { hint: error.hint } : {}) };
+  return { code: 'internal', message: error.message };
+}
+
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+function quoteLiteral(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
