@@ -11,30 +11,28 @@ import { UsageError } from './arguments.ts';
 const usage = `sluice — keeps derived data in sync through a durable log
 
 Usage:
-  sluice demo [--data DIR] [--rate N] [--seconds N]
-                                             a live sample workload on embedded defaults
+  sluice demo [--data DIR] [--listen HOST:PORT] [--rate N] [--seconds N]
+                                             the main job: a live shop workload, an example
+                                             pipeline, views, search and the HTTP API
+  sluice up FILE.sql [--data DIR] [--listen HOST:PORT] [--token T]
+                                             runs a pipeline: follows the log, serves HTTP
+  sluice run FILE.sql [--data DIR]           processes everything available now, then exits 0
+  sluice 'SOURCE | STAGE | … | SINK' [--data DIR] [--listen HOST:PORT]
+                                             the pipe one-liner form of up
+  sluice check FILE.sql | 'PIPE'             validates a pipeline and prints each view's plan
   sluice log append TOPIC [--data DIR] [--key FIELD] [--partitions N] [--persist MODE]
                                              NDJSON on stdin; prints {"partition":P,"offset":O}
                                              per record once durable
   sluice log read TOPIC [--data DIR] [--from N] [--partition P] [--follow]
                                              NDJSON records with their offsets
   sluice log topics [--data DIR]             topics with their partitions and offsets
-
-  sluice 'SOURCE | STAGE | … | SINK'         the pipe one-liner: for now, shows the pipeline it
-                                             compiles to (running it comes with the runtime)
-  sluice check FILE.sql | 'PIPE'             validates a pipeline and prints each view's plan
   sluice slt FILE.test… [--verbose] [--one-shot]
                                              runs sqllogictest files (or directories of them) on
                                              incrementally maintained views; last line
                                              "N passed, N failed"
 
-Defaults: --data ./.sluice, --persist syncData.
-Still to come (see the issues): up, run, and running pipes.`;
-
-const later: Record<string, string> = {
-  up: 'the pipeline runtime',
-  run: 'the pipeline runtime',
-};
+Defaults: --data ./.sluice, --listen 127.0.0.1:7878, --persist syncData.
+A --token may be written \${env:NAME} or \${file:PATH}; off loopback one is required.`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -44,6 +42,11 @@ export async function main(argv: string[]): Promise<number> {
         return await logCommand(rest);
       case 'demo':
         return await demoCommand(rest);
+      case 'up':
+      case 'run': {
+        const { upCommand } = await import('./up-command.ts');
+        return await upCommand(rest, command);
+      }
       case 'check': {
         const { checkCommand } = await import('./check-command.ts');
         return await checkCommand(rest);
@@ -64,10 +67,6 @@ export async function main(argv: string[]): Promise<number> {
           // Loaded only for pipes: the log commands do not pay for PostgreSQL's parser.
           const { pipeCommand } = await import('./pipe-command.ts');
           return await pipeCommand(command, rest);
-        }
-        if (command in later) {
-          process.stderr.write(`sluice: \`sluice ${command}\` is not built yet; it arrives with ${later[command]}.\n`);
-          return 2;
         }
         throw new UsageError(`unknown command "${command}"`);
     }

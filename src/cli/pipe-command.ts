@@ -1,14 +1,19 @@
 /**
- * `sluice 'PIPE EXPRESSION'`: the one-liner form of `up`. Until the pipeline runtime lands it
- * compiles the pipe, reports any error at its column, and shows the pipeline it stands for.
+ * `sluice 'PIPE EXPRESSION'`: the one-liner form of `up`. The pipe compiles to the statements of
+ * a pipeline file (src/pipe/), which `up` then runs; `--print` shows them instead.
  */
 import { compilePipe } from '../pipe/index.ts';
 import { loadParser } from '../sql/index.ts';
+import { dataOption, parseCommand } from './arguments.ts';
+import { listenDefault, resolveSecret, upPipeline } from './up-command.ts';
 
-export async function pipeCommand(pipe: string, _rest: string[]): Promise<number> {
+export async function pipeCommand(pipe: string, rest: string[]): Promise<number> {
+  const { values } = parseCommand(rest, { ...dataOption, listen: { type: 'string', default: listenDefault }, token: { type: 'string' }, print: { type: 'boolean', default: false } });
   await loadParser();
   const compiled = compilePipe(pipe); // a PipeError is reported by main with its caret and hint
-  process.stdout.write(`-- the pipeline this pipe stands for:\n${compiled.sql}`);
-  process.stderr.write('sluice: running pipelines is not built yet; it arrives with the pipeline runtime. The pipe above compiles.\n');
-  return 2;
+  if (values.print) {
+    process.stdout.write(compiled.sql);
+    return 0;
+  }
+  return upPipeline({ text: compiled.sql, file: '<pipe>', data: values.data, listen: values.listen, token: resolveSecret(values.token) });
 }
