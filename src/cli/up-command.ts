@@ -65,6 +65,8 @@ export interface UpOptions extends PipelineCommandOptions {
   onReady?: (runtime: PipelineRuntime, url: string, stop: () => void) => void | Promise<void>;
   /** Extra text for the live summary line. */
   summary?: () => string;
+  /** Called once stopping, before the server and the runtime close. */
+  beforeStop?: () => Promise<void>;
 }
 
 export async function upPipeline(options: UpOptions): Promise<number> {
@@ -113,6 +115,7 @@ export async function upPipeline(options: UpOptions): Promise<number> {
   await stopped;
   void failed;
   summary?.stop();
+  await options.beforeStop?.();
   const failure = runtime.failure;
   if (!options.quiet) process.stdout.write('stopping: checkpointing…\n');
   await server.close();
