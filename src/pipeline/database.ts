@@ -23,6 +23,7 @@
  */
 
 import type { Node } from 'libpg-query';
+import type { DurableDatabase } from './durable.ts';
 import { ByteReader, ByteWriter, Decimal, DefiniteError, Json, Timestamp, type Row, type Value } from '../core/index.ts';
 import { Circuit, CircuitBuilder, compareBySortKeys, ZSet, type SortKey } from '../engine/index.ts';
 import { objectRow } from '../sinks/object-row.ts';
@@ -55,7 +56,7 @@ import {
 } from '../sql/index.ts';
 
 export interface OpenOptions {
-  /** The data directory. Not yet: the embedded runtime is in memory until the pipeline runtime lands. */
+  /** The data directory; everything is kept in memory without one. */
   data?: string;
 }
 
@@ -122,9 +123,16 @@ interface ViewState {
   subscribers: Set<(step: ChangeStep) => void>;
 }
 
-export async function open(options: OpenOptions = {}): Promise<Database> {
+/**
+ * Opens an embedded database: in memory without `data`; with `data`, the pipeline runtime runs
+ * in-process, durable in that directory (durable.ts).
+ */
+export async function open(options: { data: string }): Promise<DurableDatabase>;
+export async function open(options?: { data?: undefined }): Promise<Database>;
+export async function open(options: OpenOptions = {}): Promise<Database | DurableDatabase> {
   if (options.data !== undefined) {
-    throw new DefiniteError('not_built', 'a data directory for the embedded API comes with the pipeline runtime (not built yet)', 'call open() without `data` to keep everything in memory');
+    const { DurableDatabase } = await import('./durable.ts');
+    return DurableDatabase.open(options.data);
   }
   await parsePipelineAsync('SELECT 1');
   return new Database();
@@ -765,6 +773,11 @@ export class Database {
   #apply(state: TableState, delta: ZSet): void {
     const consolidated = delta.consolidate();
     if (consolidated.rows.length === 0) return;
+    if (this.#captured) {
+      // Durable mode: the change goes to the log, and comes back through applyChanges().
+      this.#captured.push({ table: state.schema.name, delta: consolidated.deletesFirst() });
+      return;
+    }
     this.#checkUniques(state, consolidated);
     applyDelta(state.rows, consolidated, keyOf(state.schema));
     this.#position++;
@@ -805,6 +818,23 @@ export class Database {
   // -------------------------------------------------------------------------------------------
   // What the pipeline runtime (runtime.ts) drives the database with: tables fed from the log,
   // one step of every view per batch of log records, and table contents for checkpoints.
+
+  #captured: Array<{ table: string; delta: ZSet }> | undefined;
+
+  /**
+   * Runs `fn` (SQL INSERT, UPDATE, DELETE) without applying the table changes it makes: returns
+   * them instead, deletes first, for the durable runtime to append to the log.
+   */
+  captureChanges(fn: () => void): Array<{ table: string; delta: ZSet }> {
+    if (this.#captured) throw new DefiniteError('internal', 'captureChanges() calls do not nest');
+    this.#captured = [];
+    try {
+      fn();
+      return this.#captured;
+    } finally {
+      this.#captured = undefined;
+    }
+  }
 
   /** Runs one parsed statement of `text` (as execute() does for each). */
   runStatement(statement: PipelineStatement, text: string, file: string): StatementResult {
@@ -855,8 +885,19 @@ export class Database {
   }
 
   /** Objects checked and converted to a table's rows (defaults filled in); throws row_invalid naming the row and column. */
-  rowsFromObjects(table: string, objects: readonly unknown[], firstIndex = 0): Row[] {
+  rowsFromObjects(table: string, objects: readonly unknown[], firstIndex = 0, options: { keysOnly?: boolean } = {}): Row[] {
     const state = this.#table(table);
+    if (options.keysOnly && state.schema.primaryKey) {
+      const pk = state.schema.primaryKey;
+      return objects.map((object, i) => {
+        const row: Value[] = state.schema.columns.map(() => null);
+        for (const index of pk) {
+          const column = state.schema.columns[index]!;
+          row[index] = fromJs((object as Record<string, unknown>)[column.name], column.type, firstIndex + i, column.name);
+        }
+        return row;
+      });
+    }
     return objects.map((object, i) => this.#rowFromObject(state, object as Record<string, unknown>, firstIndex + i));
   }
 

@@ -214,8 +214,9 @@ export class PipelineRuntime implements PipelineHandle {
       await db.close();
       return undefined;
     }
-    await runtime.#catchUp();
+    // Keys of the records after the checkpoint (before the replay moves the frontier past them).
     await runtime.#scanKeys();
+    await runtime.#catchUp();
     runtime.#state = 'running';
     return runtime;
   }
@@ -727,6 +728,11 @@ export class PipelineRuntime implements PipelineHandle {
     this.#keys.delete(key);
     this.#keys.set(key, position);
     if (this.#keys.size > IDEMPOTENCY_KEYS) this.#keys.delete(this.#keys.keys().next().value!);
+  }
+
+  /** The position of everything appended so far (what settle() with no position waits for). */
+  endPosition(): string {
+    return encodePosition(new Map([...this.#tables.values()].map((t) => [t.topic, t.endOffset])));
   }
 
   waitFor(position: string, timeoutMs: number): Promise<boolean> {

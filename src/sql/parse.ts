@@ -47,12 +47,22 @@ export class SqlError extends DefiniteError {
   readonly column: number;
   constructor(code: string, file: string, text: string, offset: number, what: string, hint?: string) {
     const { line, column } = lineAndColumn(text, offset);
-    const lineText = text.split('\n')[line - 1] ?? '';
-    super(code, `${file}:${line}:${column}: ${what}\n  ${lineText}\n  ${' '.repeat(Math.max(0, column - 1))}^`, hint);
+    const { text: lineText, caret } = redactLine(text.split('\n')[line - 1] ?? '', column - 1);
+    super(code, `${file}:${line}:${column}: ${what}\n  ${lineText}\n  ${' '.repeat(Math.max(0, caret))}^`, hint);
     this.file = file;
     this.line = line;
     this.column = column;
   }
+}
+
+/** A line with URL passwords shown as *** (secrets are never printed), and where the caret goes in it. */
+function redactLine(line: string, caret: number): { text: string; caret: number } {
+  let shift = 0;
+  const text = line.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s'"]*):([^@/\s'"]+)@/gi, (match, prefix: string, password: string, at: number) => {
+    if (at + prefix.length + 1 < caret) shift += Math.min(password.length, caret - (at + prefix.length + 1)) - 3;
+    return `${prefix}:***@`;
+  });
+  return { text, caret: Math.max(0, caret - shift) };
 }
 
 export class SqlSyntaxError extends SqlError {
