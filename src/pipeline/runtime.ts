@@ -340,7 +340,7 @@ export class PipelineRuntime implements PipelineHandle {
       const target = decodePosition(sink.sink.committed()!.frontier);
       if (!reaches(target, this.#frontier)) throw new DefiniteError('sink_diverged', `sink ${sink.name} holds a frontier that is not on this log's path`, 'remove the data directory\'s views.db and search.db to rebuild them');
       while (recordsIn(this.#frontier) < records) {
-        await this.#step(target);
+        if (!(await this.#step(target))) throw new DefiniteError('log_short', `the log ends before sink ${sink.name}'s frontier`, 'remove the data directory\'s views.db and search.db to rebuild them from the log');
         const done = recordsIn(this.#frontier) - recordsIn(start);
         this.#options.onProgress?.({ phase: 'replay', done, total, ratePerSecond: done / Math.max(0.001, (Date.now() - began) / 1000) });
       }
@@ -404,7 +404,7 @@ export class PipelineRuntime implements PipelineHandle {
     const total = recordsIn(target) - start;
     const began = Date.now();
     while (!reaches(this.#frontier, target)) {
-      await this.#step(target);
+      if (!(await this.#step(target))) throw new DefiniteError('log_short', 'the log ends before the offsets it reported', 'is another process writing to this data directory?');
       const done = recordsIn(this.#frontier) - start;
       this.#options.onProgress?.({ phase: 'replay', done, total, ratePerSecond: done / Math.max(0.001, (Date.now() - began) / 1000) });
     }
@@ -442,7 +442,10 @@ export class PipelineRuntime implements PipelineHandle {
     const batches: Array<{ table: string; ops: Uint8Array; rows: Row[] }> = [];
     let budget = this.#options.maxStepBytes ?? 8 << 20;
     let events = 0;
-    for (const table of this.#tables.values()) {
+    // Each step starts at the next table, so a busy table cannot starve the others of the budget.
+    const tables = [...this.#tables.values()];
+    const first = this.#steps % Math.max(1, tables.length);
+    for (const table of [...tables.slice(first), ...tables.slice(0, first)]) {
       let offset = next.get(table.topic) ?? 0;
       const limit = target ? (target.get(table.topic) ?? 0) : table.endOffset;
       while (offset < limit && budget > 0) {
