@@ -253,17 +253,22 @@ function inputTimestamp(trimmed: string, text: string, type: SqlType): Timestamp
   const [cy, cm, cd] = civilFromDays(days);
   if (cy !== y || cm !== m || cd !== d) throw new DefiniteError('sql_input', `date/time field value out of range: "${text}"`);
   if (Number(hour) > 24 || Number(minute) > 59 || Number(second) > 60) throw new DefiniteError('sql_input', `date/time field value out of range: "${text}"`);
-  let micros = BigInt(days) * 86_400_000_000n;
+  // Microseconds as a number while exact (about 1685–2255: |micros| < 2^53), else as a bigint.
+  let seconds = 0;
+  let extra = 0;
   if (type.kind !== 'date') {
-    micros += BigInt(Number(hour) * 3600 + Number(minute) * 60 + Number(second)) * 1_000_000n + BigInt(fraction.padEnd(6, '0') || '0');
+    seconds = Number(hour) * 3600 + Number(minute) * 60 + Number(second);
+    extra = fraction === '' ? 0 : Number(fraction.padEnd(6, '0'));
     // A zone counts only for timestamptz; timestamp without time zone ignores it, as PostgreSQL does.
-    if (type.kind === 'timestamptz' && zone && !/^(z|utc)$/i.test(zone)) {
+    if (type.kind === 'timestamptz' && zone && zone !== 'Z' && zone !== 'z' && !/^utc$/i.test(zone)) {
       const zoneMatch = /^([+-])(\d{1,2}):?(\d{2})?$/.exec(zone)!;
-      const offset = (Number(zoneMatch[2]) * 60 + Number(zoneMatch[3] ?? 0)) * 60_000_000;
-      micros -= BigInt(zoneMatch[1] === '-' ? -offset : offset);
+      const offset = (Number(zoneMatch[2]) * 60 + Number(zoneMatch[3] ?? 0)) * 60;
+      seconds -= zoneMatch[1] === '-' ? -offset : offset;
     }
   }
-  return new Timestamp(type.kind as 'date' | 'timestamp' | 'timestamptz', micros);
+  const kind = type.kind as 'date' | 'timestamp' | 'timestamptz';
+  if (Math.abs(days) < 104_000) return new Timestamp(kind, BigInt((days * 86_400 + seconds) * 1_000_000 + extra));
+  return new Timestamp(kind, BigInt(days) * 86_400_000_000n + BigInt(seconds) * 1_000_000n + BigInt(extra));
 }
 
 /** Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
