@@ -48,7 +48,7 @@ import { objectRow } from '../sinks/object-row.ts';
 import { SearchIndex } from '../sinks/search/index.ts';
 import type { Sink, SinkTarget } from '../sinks/sink.ts';
 import { ViewStore } from '../sinks/store/index.ts';
-import { closest, parsePipelineAsync, SqlError, typeLabel, type PipelineStatement, type SqlType } from '../sql/index.ts';
+import { closest, inputValue, parsePipelineAsync, SqlError, typeLabel, type PipelineStatement, type SqlType } from '../sql/index.ts';
 import type { AppendOptions, AppendResult, ChangeEvent, ColumnInfo, PipelineHandle, ReadViewOptions, RelationInfo, SearchHitInfo, SearchSinkInfo, StatusReport } from './api.ts';
 import { Database, redactUrl } from './database.ts';
 import { decodePosition, encodePosition, reaches, recordsIn, type Frontier } from './position.ts';
@@ -638,7 +638,13 @@ export class PipelineRuntime implements PipelineHandle {
     const schema = this.#db.tableSchema(name)!;
     const where: string[] = [];
     for (const [column, value] of Object.entries(options.filters ?? {})) {
-      if (!schema.columns.some((c) => c.name === column)) throw new DefiniteError('filter_invalid', `table "${name}" has no column "${column}"`, `filter by one of: ${schema.columns.map((c) => c.name).join(', ')}`);
+      const type = schema.columns.find((c) => c.name === column)?.type;
+      if (!type) throw new DefiniteError('filter_invalid', `table "${name}" has no column "${column}"`, `filter by one of: ${schema.columns.map((c) => c.name).join(', ')}`);
+      try {
+        inputValue(value, type);
+      } catch (error) {
+        throw new DefiniteError('filter_invalid', `filter ${column}=${value.length > 40 ? value.slice(0, 40) + '…' : value}: ${(error as Error).message}`, `give a ${typeLabel(type)} value`);
+      }
       where.push(`${quoteIdentifier(column)} = ${quoteLiteral(value)}`);
     }
     const order = schema.primaryKey ? ` ORDER BY ${schema.primaryKey.map((i) => quoteIdentifier(schema.columns[i]!.name)).join(', ')}` : '';
@@ -691,7 +697,14 @@ export class PipelineRuntime implements PipelineHandle {
       const inflight = this.#inflight.get(key);
       if (inflight) return inflight.then((r) => ({ position: r.position, count: 0, duplicate: true }));
     }
-    const converted = this.#db.rowsFromObjects(table, rows);
+    let converted: Row[];
+    try {
+      converted = this.#db.rowsFromObjects(table, rows);
+    } catch (error) {
+      // A NULL in a NOT NULL column (a missing key) is a row that does not match the table, too.
+      if (error instanceof DefiniteError && error.code === 'sql_not_null') throw new DefiniteError('row_invalid', error.message, error.hint);
+      throw error;
+    }
     const ops = new Uint8Array(converted.length).fill(INSERT);
     const promise = this.#appendRecord(entry, ops, converted, key);
     if (key !== undefined) this.#inflight.set(key, promise);
