@@ -187,3 +187,36 @@ test('open({ data }) keeps tables, views and changes durable across reopening', 
   assert.deepEqual(await db.query('SELECT * FROM big'), [{ id: 3 }]);
   await db.close();
 });
+
+test('change streams resume within what is kept, refuse positions from before a restart, and cover tables too', async () => {
+  const data = temporary();
+  let runtime = await start(data);
+  await feed(runtime, 0, 3);
+  const old = runtime.status().position;
+  await feed(runtime, 3, 5);
+  const end = runtime.status().position;
+  await runtime.close();
+  runtime = await start(data);
+  try {
+    assert.throws(() => runtime.subscribe('totals', old, () => {}), (error: unknown) => error instanceof DefiniteError && error.code === 'position_expired');
+    // Where the restarted pipeline began, nothing is missing: that position resumes.
+    runtime.subscribe('totals', end, () => {})();
+  } catch (error) {
+    await runtime.close();
+    throw error;
+  }
+  const now = runtime.status().position;
+  const seen: string[] = [];
+  const tableSeen: string[] = [];
+  const stop = runtime.subscribe('totals', now, (event) => seen.push(...event.changes.map((c) => `${c.op} ${JSON.stringify(c.row)}`)));
+  const stopTable = runtime.subscribe('clicks', undefined, (event) => tableSeen.push(...event.changes.map((c) => `${c.op} ${JSON.stringify(c.row)}`)));
+  const position = (await runtime.append('orders', [{ id: 1000, customer_id: 99, amount: '1.00' }])).position;
+  await runtime.append('clicks', [{ url: '/x' }]);
+  assert.ok(await runtime.waitFor(position, 5000));
+  await feed(runtime, 5, 6);
+  assert.ok(seen.includes('insert {"customer_id":99,"n":1,"total":"1.00"}'));
+  assert.deepEqual(tableSeen, ['insert {"url":"/x"}']);
+  stop();
+  stopTable();
+  await runtime.close();
+});

@@ -93,17 +93,21 @@ interface SinkEntry {
   file?: string;
 }
 
-interface ViewEntry {
+/** A table's or view's change stream: recent steps' changes kept for subscribers that resume. */
+interface Stream {
   name: string;
   columns: Array<{ name: string; type: SqlType }>;
-  version: string;
-  store: SinkEntry;
   /** Recent steps' changes, for change streams that resume. */
   ring: Array<{ frontier: Frontier; rows: readonly Row[]; weights: readonly number[] }>;
   ringRows: number;
   /** The frontier from which the ring holds every change. */
   ringStart: Frontier;
   listeners: Set<(event: ChangeEvent) => void>;
+}
+
+interface ViewEntry extends Stream {
+  version: string;
+  store: SinkEntry;
 }
 
 const CHECKPOINT_MAGIC = 'SLUICEPC';
@@ -121,6 +125,8 @@ export class PipelineRuntime implements PipelineHandle {
   readonly #searchDb: DatabaseSync;
   readonly #tables = new Map<string, TableEntry>();
   readonly #views = new Map<string, ViewEntry>();
+  /** Change streams of tables (views' streams are their ViewEntry). */
+  readonly #tableStreams = new Map<string, Stream>();
   readonly #sinks: SinkEntry[] = [];
   readonly #searchSinks = new Map<string, SinkEntry>();
   #frontier: Frontier;
@@ -248,7 +254,7 @@ export class PipelineRuntime implements PipelineHandle {
       }
       const entry: SinkEntry = { name, kind: 'store', view: name, sink, committedRecords: committedRecords(sink) };
       this.#sinks.push(entry);
-      this.#views.set(name, { name, columns, version, store: entry, ring: [], ringRows: 0, ringStart: new Map(), listeners: new Set() });
+      this.#views.set(name, { name, columns, version, store: entry, ring: [], ringRows: 0, ringStart: this.#frontier, listeners: new Set() });
     }
     for (const sink of definition.sinks) {
       const view = this.#views.get(sink.view);
@@ -503,7 +509,7 @@ export class PipelineRuntime implements PipelineHandle {
     const keep = this.#options.keepChanges ?? 50_000;
     let token: string | undefined;
     for (const [name, output] of outputs) {
-      const view = this.#views.get(name);
+      const view = this.#views.get(name) ?? this.#tableStreams.get(name);
       if (!view) continue;
       view.ring.push({ frontier, rows: output.rows, weights: output.weights });
       view.ringRows += output.rows.length;
@@ -773,8 +779,15 @@ export class PipelineRuntime implements PipelineHandle {
 
   subscribe(name: string, from: string | undefined, listener: (event: ChangeEvent) => void): () => void {
     this.#checkOpen();
-    const view = this.#views.get(name);
+    let view: Stream | undefined = this.#views.get(name) ?? this.#tableStreams.get(name);
+    if (!view && this.#tables.has(name)) {
+      // A table's stream starts when first asked for.
+      const schema = this.#db.tableSchema(name)!;
+      view = { name, columns: schema.columns.map((c) => ({ name: c.name, type: c.type as SqlType })), ring: [], ringRows: 0, ringStart: this.#frontier, listeners: new Set() };
+      this.#tableStreams.set(name, view);
+    }
     if (!view) throw this.#unknown(name, 'view');
+    const stream = view;
     if (from !== undefined) {
       const start = decodePosition(from);
       if (!reaches(start, view.ringStart)) {
@@ -785,8 +798,8 @@ export class PipelineRuntime implements PipelineHandle {
         listener({ position: encodePosition(entry.frontier), changes: changesOf(entry.rows, entry.weights, view.columns) });
       }
     }
-    view.listeners.add(listener);
-    return () => view.listeners.delete(listener);
+    stream.listeners.add(listener);
+    return () => stream.listeners.delete(listener);
   }
 
   #unknown(name: string, what: 'view' | 'table' | 'search'): DefiniteError {
