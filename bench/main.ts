@@ -23,6 +23,7 @@ const benchmarks: Record<string, () => Promise<Benchmark>> = {
   engine: () => import('./engine.ts'),
   sql: () => import('./sql.ts'),
   search: () => import('./search.ts'),
+  pipeline: () => import('./pipeline.ts'),
 };
 
 function listing(): string {
