@@ -14,7 +14,7 @@ Usage:
   sluice demo [--data DIR] [--listen HOST:PORT] [--rate N] [--seconds N]
                                              the main job: a live shop workload, an example
                                              pipeline, views, search and the HTTP API
-  sluice up FILE.sql [--data DIR] [--listen HOST:PORT] [--token T]
+  sluice up FILE.sql [--data DIR] [--listen HOST:PORT] [--token T] [--checkpoint-interval S]
                                              runs a pipeline: follows the log, serves HTTP
   sluice run FILE.sql [--data DIR]           processes everything available now, then exits 0
   sluice 'SOURCE | STAGE | … | SINK' [--data DIR] [--listen HOST:PORT]

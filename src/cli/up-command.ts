@@ -19,8 +19,10 @@ export async function upCommand(argv: string[], mode: 'up' | 'run'): Promise<num
     listen: { type: 'string', default: listenDefault },
     token: { type: 'string' },
     persist: { type: 'string' },
+    'checkpoint-interval': { type: 'string' },
     quiet: { type: 'boolean', default: false },
   });
+  const checkpointIntervalMs = secondsOption('checkpoint-interval', values['checkpoint-interval'], 30);
   if (positionals.length !== 1) throw new UsageError(`sluice ${mode} takes one pipeline file (FILE.sql)`);
   const file = positionals[0]!;
   let text: string;
@@ -30,7 +32,7 @@ export async function upCommand(argv: string[], mode: 'up' | 'run'): Promise<num
     throw new DefiniteError('file_unreadable', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 'give the path of a pipeline .sql file');
   }
   if (mode === 'run') return runPipeline({ text, file, data: values.data, persist: persistMode(values.persist), quiet: values.quiet });
-  return upPipeline({ text, file, data: values.data, persist: persistMode(values.persist), listen: values.listen, token: resolveSecret(values.token), quiet: values.quiet });
+  return upPipeline({ text, file, data: values.data, persist: persistMode(values.persist), listen: values.listen, token: resolveSecret(values.token), quiet: values.quiet, checkpointIntervalMs });
 }
 
 interface PipelineCommandOptions {
@@ -39,6 +41,7 @@ interface PipelineCommandOptions {
   data: string;
   persist?: RuntimeOptions['persist'];
   quiet?: boolean;
+  checkpointIntervalMs?: number;
 }
 
 export async function runPipeline(options: PipelineCommandOptions): Promise<number> {
@@ -72,7 +75,7 @@ export interface UpOptions extends PipelineCommandOptions {
 export async function upPipeline(options: UpOptions): Promise<number> {
   const { host, port } = parseListen(options.listen);
   const progress = progressPrinter(options.quiet);
-  const runtime = await PipelineRuntime.open({ text: options.text, file: options.file, data: options.data, ...(options.persist ? { persist: options.persist } : {}), onProgress: progress.report });
+  const runtime = await PipelineRuntime.open({ text: options.text, file: options.file, data: options.data, ...(options.persist ? { persist: options.persist } : {}), ...(options.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}), onProgress: progress.report });
   progress.done();
   const { serve } = await import('../serve/index.ts');
   let server;
@@ -127,6 +130,14 @@ export async function upPipeline(options: UpOptions): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+/** A number of seconds (fractions allowed) as milliseconds. */
+function secondsOption(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback * 1000;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0) throw new UsageError(`--${name} takes seconds (like 30 or 0.5), not "${text}"`);
+  return value * 1000;
 }
 
 /** `HOST:PORT`, `:PORT` or `PORT`; IPv6 as `[::1]:PORT`. */

@@ -242,7 +242,9 @@ async function oneRun(run: number, kills: number): Promise<RunResult> {
       const startupDelay = plan.integer(0, 700);
       const loadMs = plan.integer(100, 1500);
       const began = performance.now();
-      sluice = Sluice.start(file, data);
+      // Odd runs checkpoint every 0.3 s: restarts then restore a checkpoint and replay from it,
+      // cut at each sink's frontier; even runs replay the whole log (the 30 s default never fires).
+      sluice = Sluice.start(file, data, run % 2 === 1 ? 0.3 : undefined);
       if (startupKill) {
         // Killed during start-up and recovery: while the log is replayed, or while retries run.
         const killer = sleep(startupDelay).then(() => sluice!.kill());

@@ -69,8 +69,10 @@ export class Sluice {
     child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
   }
 
-  static start(file: string, data: string): Sluice {
-    return new Sluice(spawn(process.execPath, ['src/cli/main.ts', 'up', file, '--data', data, '--listen', '127.0.0.1:0', '--quiet'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }));
+  /** `checkpointSeconds` short makes restarts restore checkpoints (and cut replays at sinks' frontiers). */
+  static start(file: string, data: string, checkpointSeconds?: number): Sluice {
+    const extra = checkpointSeconds === undefined ? [] : ['--checkpoint-interval', String(checkpointSeconds)];
+    return new Sluice(spawn(process.execPath, ['src/cli/main.ts', 'up', file, '--data', data, '--listen', '127.0.0.1:0', '--quiet', ...extra], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }));
   }
 
   /** True once listening; false when it exited (or did not listen in time). */
