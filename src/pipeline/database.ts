@@ -102,6 +102,8 @@ type Bag = Map<string, { row: Row; count: number }>;
 interface TableState {
   schema: TableSchema;
   rows: Bag;
+  /** The column names, for checking appended objects (made on first use). */
+  columnNames?: Set<string>;
   defaults: Array<Expr | undefined>;
   /** UNIQUE constraints and unique indexes: how many rows hold each non-NULL key. */
   uniques: Array<{ name: string; columns: number[]; counts: Map<string, number> }>;
@@ -971,7 +973,16 @@ export class Database {
 
   /** Writes every table's rows (for a checkpoint): per table its name, column names and rows with counts. */
   saveTables(writer: ByteWriter): void {
+    for (const _ of this.saveTablesInChunks(writer, Infinity));
+  }
+
+  /**
+   * saveTables in chunks: yields after about `chunkRows` rows, so a caller can let other work run
+   * between chunks. The tables must not change until it is done (the runtime runs no step meanwhile).
+   */
+  *saveTablesInChunks(writer: ByteWriter, chunkRows: number): Generator<void> {
     writer.varint(this.#tables.size);
+    let written = 0;
     for (const state of this.#tables.values()) {
       writer.string(state.schema.name);
       writer.string(JSON.stringify(state.schema.columns.map((c) => [c.name, typeLabel(c.type)])));
@@ -979,6 +990,10 @@ export class Database {
       for (const { row, count } of state.rows.values()) {
         writer.varint(count);
         writer.row(row);
+        if (++written >= chunkRows) {
+          written = 0;
+          yield;
+        }
       }
     }
   }
@@ -1111,8 +1126,9 @@ export class Database {
   #rowFromObject(state: TableState, object: Record<string, unknown>, index: number): Row {
     if (object === null || typeof object !== 'object' || Array.isArray(object)) throw new DefiniteError('row_invalid', `row ${index} is not an object`, 'give each row as an object of column values');
     const columns = state.schema.columns;
-    for (const key of Object.keys(object)) {
-      if (!columns.some((c) => c.name === key)) throw new DefiniteError('row_invalid', `row ${index}: table "${state.schema.name}" has no column "${key}"`, `its columns are: ${columns.map((c) => c.name).join(', ')}`);
+    const names = (state.columnNames ??= new Set(columns.map((c) => c.name)));
+    for (const key in object) {
+      if (!names.has(key)) throw new DefiniteError('row_invalid', `row ${index}: table "${state.schema.name}" has no column "${key}"`, `its columns are: ${columns.map((c) => c.name).join(', ')}`);
     }
     const row = columns.map((c, i) => {
       if (object[c.name] === undefined) {
@@ -1192,7 +1208,17 @@ function keyOf(schema: TableSchema): (row: Row) => string {
   return (row) => encodeKey(row, columns);
 }
 
-function applyDelta(bag: Bag, delta: ZSet, key: (row: Row) => string = (row) => encodeKey(row, row.map((_, i) => i))): void {
+/** [0, 1, …, n − 1], shared per n. */
+const allIndexes: number[][] = [];
+function indexesUpTo(n: number): number[] {
+  return (allIndexes[n] ??= Array.from({ length: n }, (_, i) => i));
+}
+
+function wholeRowKey(row: Row): string {
+  return encodeKey(row, indexesUpTo(row.length));
+}
+
+function applyDelta(bag: Bag, delta: ZSet, key: (row: Row) => string = wholeRowKey): void {
   for (let i = 0; i < delta.rows.length; i++) {
     const row = delta.rows[i]!;
     const k = key(row);
@@ -1236,8 +1262,11 @@ function fromJs(value: unknown, type: SqlType, row: number, columnName: string):
   try {
     switch (typeof value) {
       case 'string':
+        if (type.kind === 'text') return value;
         return inputValue(value, type);
       case 'number':
+        // The common cases without a trip through text.
+        if (type.kind === 'bigint' ? Number.isSafeInteger(value) : type.kind === 'integer' ? Number.isInteger(value) && value >= -2147483648 && value <= 2147483647 : type.kind === 'smallint' && Number.isInteger(value) && value >= -32768 && value <= 32767) return value === 0 ? 0 : value;
         if (type.kind === 'json' || type.kind === 'jsonb') return new Json(value);
         if (type.kind === 'real' || type.kind === 'double') return type.kind === 'real' ? Math.fround(value) : value;
         if (!Number.isFinite(value)) throw fail(`${value} is not a ${typeLabel(type)}`);

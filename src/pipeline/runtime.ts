@@ -563,7 +563,9 @@ export class PipelineRuntime implements PipelineHandle {
     writer.uint8(CHECKPOINT_VERSION);
     writer.string(JSON.stringify(Object.fromEntries(this.#frontier)));
     writer.string(JSON.stringify([...this.#keys].slice(-IDEMPOTENCY_KEYS)));
-    this.#db.saveTables(writer);
+    // In chunks, letting requests be served between them: a checkpoint of a large table must not
+    // stall appends and reads (no step runs meanwhile, so the tables hold still).
+    for (const _ of this.#db.saveTablesInChunks(writer, 20_000)) await new Promise((resolve) => setImmediate(resolve));
     const body = writer.finish();
     const crc = Buffer.alloc(4);
     crc.writeUInt32LE(zlib.crc32(body) >>> 0);

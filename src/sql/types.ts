@@ -182,7 +182,7 @@ export function inputValue(text: string, type: SqlType): Value {
       return text;
     case 'varchar': {
       const length = type.modifiers[0];
-      if (length !== undefined && [...text].length > length) {
+      if (length !== undefined && text.length > length && [...text].length > length) {
         // PostgreSQL allows the excess if it is all spaces (and drops it).
         const kept = [...text].slice(0, length).join('');
         if (text.slice(kept.length).trim() !== '') throw new DefiniteError('sql_input', `value too long for type ${typeName(type)}`);
