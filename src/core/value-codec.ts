@@ -99,6 +99,22 @@ export class ByteWriter {
 
   string(value: string): void {
     this.#reserve(value.length * 3 + 8);
+    // Short ASCII (most keys, names, decimal digits) byte by byte: no encoder call, no subarray.
+    if (value.length < 0x80) {
+      const buffer = this.#buffer;
+      const start = this.#length;
+      let i = 0;
+      for (; i < value.length; i++) {
+        const code = value.charCodeAt(i);
+        if (code >= 0x80) break;
+        buffer[start + 1 + i] = code;
+      }
+      if (i === value.length) {
+        buffer[start] = value.length;
+        this.#length = start + 1 + value.length;
+        return;
+      }
+    }
     // Encode straight into the buffer after a worst-case-sized varint slot would waste bytes, so
     // encode first into the tail, then write the length and move the bytes if the varint is short.
     const start = this.#length;
@@ -169,6 +185,11 @@ export class ByteWriter {
   row(row: Row): void {
     this.varint(row.length);
     for (let i = 0; i < row.length; i++) this.value(row[i]!);
+  }
+
+  /** Starts over, keeping the buffer (for a writer reused across many small encodings). */
+  reset(): void {
+    this.#length = 0;
   }
 
   /** The bytes written so far (a view, valid until the next write). */
@@ -262,7 +283,23 @@ export class ByteReader {
   string(): string {
     const length = this.varint();
     this.#need(length);
-    const value = decoder.decode(this.#buffer.subarray(this.#position, this.#position + length));
+    const buffer = this.#buffer;
+    const start = this.#position;
+    // Short ASCII without the decoder (see ByteWriter.string).
+    if (length <= 32) {
+      let ascii = true;
+      for (let i = start; i < start + length; i++) {
+        if (buffer[i]! >= 0x80) {
+          ascii = false;
+          break;
+        }
+      }
+      if (ascii) {
+        this.#position += length;
+        return String.fromCharCode.apply(null, buffer.subarray(start, start + length) as unknown as number[]);
+      }
+    }
+    const value = decoder.decode(buffer.subarray(start, start + length));
     this.#position += length;
     return value;
   }

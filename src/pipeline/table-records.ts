@@ -27,17 +27,24 @@ export interface TableRecord {
   rows: Row[];
 }
 
+/** One writer reused by every encoding (they are synchronous); each result is a copy. */
+const shared = new ByteWriter(1 << 16);
+const columnsText = new WeakMap<readonly string[], string>();
+
 export function encodeTableRecord(columns: readonly string[], ops: ArrayLike<number>, rows: readonly Row[], idempotencyKey = ''): Uint8Array {
-  const writer = new ByteWriter(Math.max(256, rows.length * 48));
+  const writer = shared;
+  writer.reset();
+  let names = columnsText.get(columns);
+  if (names === undefined) columnsText.set(columns, (names = JSON.stringify(columns)));
   writer.uint8(FORMAT_VERSION);
   writer.string(idempotencyKey);
-  writer.string(JSON.stringify(columns));
+  writer.string(names);
   writer.varint(rows.length);
   for (let i = 0; i < rows.length; i++) {
     writer.uint8(ops[i]!);
     writer.row(rows[i]!);
   }
-  return writer.finish();
+  return writer.finish().slice();
 }
 
 /** Just the idempotency key of a record (cheap: for rebuilding the key index on start). */
