@@ -8,7 +8,7 @@
  *    (bench/pipeline-floor.ts) that reads each body, JSON.parses every line and appends the body to
  *    a file with fdatasync per request — the floor of durable HTTP ingest in Node.
  * 2. end to end — orders joined to customers, grouped by customer (count, sum): the orders are
- *    POSTed in bulk (batches of --batch rows, 4 clients), then the view is read with
+ *    POSTed in bulk (batches of --batch rows, --clients concurrent clients, default 8: enough to keep the server busy), then the view is read with
  *    `atLeast=` the last append's position; events/s from the first POST until the view reflects
  *    the last. Peer: @tanstack/db-ivm computing the same join + aggregate over the same events in
  *    the same batches, in memory (no durability, no HTTP). Both results are checked (groups,
@@ -98,7 +98,7 @@ function parseSettings(args: string[]): Settings {
     quick,
     parts: new Set(chosen as Part[]),
     seconds: number('seconds', values.seconds, quick ? 1 : 3),
-    clients: number('clients', values.clients, 4),
+    clients: number('clients', values.clients, 8),
     customers: number('customers', values.customers, quick ? 2_000 : 10_000),
     orders: number('orders', values.orders, quick ? 50_000 : 500_000),
     batch: number('batch', values.batch, 10_000),
