@@ -45,6 +45,7 @@ import {
   tablesOf,
   typeLabel,
   UNIT_INPUT,
+  uniqueKey,
   type Catalog,
   type Column,
   type Expr,
@@ -869,10 +870,12 @@ export class Database {
   }
 
   /** A view's visible columns, its ORDER BY (as column indexes) and why it has no result, if so. */
-  viewInfo(name: string): { columns: Column[]; sortKeys: SortKey[]; failure: Error | undefined; reads: string[] } {
+  viewInfo(name: string): { columns: Column[]; sortKeys: SortKey[]; failure: Error | undefined; reads: string[]; key: number[] | undefined } {
     const view = this.#view(name);
     const failed = this.#failedUpstream(view);
-    return { columns: view.columns, sortKeys: view.sortKeys, failure: failed?.failure, reads: [...view.reads] };
+    const key = uniqueKey(view.query.rel, (table) => this.#tables.get(table)?.schema.primaryKey);
+    const visibleKey = key && key.length > 0 && key.every((c) => c < view.columns.length) ? key : undefined;
+    return { columns: view.columns, sortKeys: view.sortKeys, failure: failed?.failure, reads: [...view.reads], key: visibleKey };
   }
 
   /** A view's whole current contents, as a delta from nothing (what a new sink starts from). */

@@ -244,7 +244,8 @@ export class PipelineRuntime implements PipelineHandle {
       const version = createHash('sha256').update(JSON.stringify([text, upstream])).digest('hex').slice(0, 16);
       versions.set(name, version);
       const columns = info.columns.map((c) => ({ name: c.name, type: c.type as SqlType }));
-      const target: SinkTarget = { name, columns };
+      // With a key (an aggregate's GROUP BY columns …), a changed row is updated in place.
+      const target: SinkTarget = { name, columns, ...(info.key ? { key: info.key } : {}) };
       const storeName = `store:${name}`;
       if (this.#store.has(name) && manifest[storeName] !== version) this.#store.drop(name);
       next[storeName] = version;
@@ -264,7 +265,8 @@ export class PipelineRuntime implements PipelineHandle {
       const view = this.#views.get(sink.view);
       const schema = this.#db.tableSchema(sink.view);
       const columns = view ? view.columns : schema!.columns.map((c) => ({ name: c.name, type: c.type as SqlType }));
-      const target: SinkTarget = { name: sink.view, columns, ...(schema?.primaryKey ? { key: schema.primaryKey } : {}) };
+      const key = schema ? schema.primaryKey : this.#db.viewInfo(sink.view).key;
+      const target: SinkTarget = { name: sink.view, columns, ...(key ? { key } : {}) };
       const viewVersion = view ? view.version : JSON.stringify(target);
       const version = createHash('sha256').update(JSON.stringify([viewVersion, sink.kind, sink.fields ?? '', sink.file ?? ''])).digest('hex').slice(0, 16);
       const manifestName = `${sink.kind}:${sink.name}`;
@@ -311,7 +313,8 @@ export class PipelineRuntime implements PipelineHandle {
   #resetSink(entry: SinkEntry): void {
     if (entry.kind === 'store') {
       this.#store.drop(entry.view);
-      entry.sink = this.#store.sink({ name: entry.view, columns: this.#views.get(entry.view)!.columns });
+      const key = this.#db.viewInfo(entry.view).key;
+      entry.sink = this.#store.sink({ name: entry.view, columns: this.#views.get(entry.view)!.columns, ...(key ? { key } : {}) });
     } else if (entry.kind === 'search') {
       const table = entry.search!.table;
       entry.search!.close();

@@ -9,7 +9,7 @@ export { resolveType, typeName, inputValue, outputValue, SUPPORTED_TYPES } from 
 export type { SqlType, TypeKind } from './types.ts';
 export { Binder, BindError, closest, coerce, columnType, constantValue } from './bind.ts';
 export type { Catalog, TableColumn, TableSchema } from './bind.ts';
-export { explain, explainQuery, exprText, column, literal, type, visitExpr, tablesOf } from './plan.ts';
+export { explain, explainQuery, exprText, column, literal, type, visitExpr, tablesOf, uniqueKey } from './plan.ts';
 export type { Column, Expr, Query, Rel, Type, OrderKey, AggregateCall } from './plan.ts';
 export { optimize } from './optimize.ts';
 export { lower, encodeKey, UNIT_INPUT } from './lower.ts';

@@ -277,3 +277,40 @@ export function explainQuery(query: Query): string {
   const keys = query.orderBy.map((key) => `${exprText(key.expr, names)}${key.descending ? ' DESC' : ''}${key.nullsFirst !== key.descending ? (key.nullsFirst ? ' NULLS FIRST' : ' NULLS LAST') : ''}`);
   return `Order reads by ${keys.join(', ')}\n${plan.split('\n').map((line) => `  ${line}`).join('\n')}`;
 }
+
+/**
+ * Columns whose values identify each row of `rel` (no two rows share them), when the plan shows
+ * it: an aggregate's group-by columns, carried through filters, top-k and projections that keep
+ * them as plain columns, and the pair of keys of an inner join. `tableKey` gives a table's
+ * primary key. Undefined when no key is known (a key of all columns is no help to anyone).
+ */
+export function uniqueKey(rel: Rel, tableKey: (table: string) => number[] | undefined): number[] | undefined {
+  switch (rel.kind) {
+    case 'scan':
+      return tableKey(rel.table);
+    case 'aggregate':
+      return rel.groupBy.length > 0 ? rel.groupBy.map((_, i) => i) : undefined;
+    case 'filter':
+    case 'topK':
+      return uniqueKey(rel.input, tableKey);
+    case 'project': {
+      const inner = uniqueKey(rel.input, tableKey);
+      if (!inner) return undefined;
+      const out: number[] = [];
+      for (const column of inner) {
+        const at = rel.exprs.findIndex((e) => e.op === 'column' && e.index === column);
+        if (at < 0) return undefined;
+        out.push(at);
+      }
+      return out;
+    }
+    case 'join': {
+      if (rel.join !== 'inner') return undefined;
+      const left = uniqueKey(rel.left, tableKey);
+      const right = uniqueKey(rel.right, tableKey);
+      return left && right ? [...left, ...right.map((c) => c + rel.left.columns.length)] : undefined;
+    }
+    default:
+      return undefined;
+  }
+}

@@ -96,6 +96,8 @@ export interface StoredView {
 
 interface Statements {
   insert: StatementSync;
+  /** A keyed view's row changed outside its key (undefined when every column is in the key). */
+  update: StatementSync | undefined;
   deleteExact: StatementSync;
   decrement: StatementSync;
   countOf: StatementSync;
@@ -371,10 +373,35 @@ export class ViewStore {
     try {
       db.exec(group ? 'SAVEPOINT sluice_write' : 'BEGIN IMMEDIATE');
       const params: Stored[] = [];
+      // A keyed view's changed row (delete old, insert new under the same key) is one UPDATE.
+      let done: Uint8Array | undefined;
+      if (state.key && statements.update) {
+        const update = statements.update;
+        const key = state.key;
+        const deleted = new Map<string, number>();
+        for (let i = 0; i < rows.length; i++) if (weights[i] === -1) deleted.set(this.#rowId(state, rows[i]!), i);
+        if (deleted.size > 0) {
+          for (let i = 0; i < rows.length; i++) {
+            if (weights[i] !== 1) continue;
+            const row = rows[i]!;
+            const id = this.#rowId(state, row);
+            const old = deleted.get(id);
+            if (old === undefined) continue;
+            params.length = 0;
+            for (let c = 0; c < state.layouts.length; c++) if (!key.includes(c)) state.layouts[c]!.encode(row[c] ?? null, params);
+            params.push(id);
+            if (update.run(...params).changes === 1) {
+              done ??= new Uint8Array(rows.length);
+              done[i] = 1;
+              done[old] = 1;
+            }
+          }
+        }
+      }
       // Deletes first, so an update of a keyed row (delete old, insert new) never meets itself.
       for (let i = 0; i < rows.length; i++) {
         const weight = weights[i]!;
-        if (weight >= 0) continue;
+        if (weight >= 0 || done?.[i]) continue;
         const row = rows[i]!;
         const id = this.#rowId(state, row);
         const copies = -weight;
@@ -390,7 +417,7 @@ export class ViewStore {
       }
       for (let i = 0; i < rows.length; i++) {
         const weight = weights[i]!;
-        if (weight <= 0) continue;
+        if (weight <= 0 || done?.[i]) continue;
         const row = rows[i]!;
         params.length = 0;
         params.push(this.#rowId(state, row));
@@ -429,6 +456,7 @@ export class ViewStore {
     const db = this.#db;
     const t = state.table;
     const stored = state.layouts.flatMap((layout) => layout.declarations.map((d) => d.split(' ')[0]!));
+    const updatable = state.layouts.filter((_, i) => !state.key?.includes(i)).flatMap((layout) => layout.declarations.map((d) => d.split(' ')[0]!));
     let conflict = 'DO UPDATE SET _count = _count + excluded._count';
     if (state.key) {
       // A keyed row may only gain copies of itself: a different row under its key is refused.
@@ -441,6 +469,8 @@ export class ViewStore {
     countOf.setReturnArrays(true);
     return {
       insert,
+      // Only the columns outside the key: the key's index is then left alone.
+      update: updatable.length === 0 ? undefined : db.prepare(`UPDATE ${t} SET ${updatable.map((c) => `${c} = ?`).join(', ')} WHERE _id = ? AND _count = 1`),
       deleteExact: db.prepare(`DELETE FROM ${t} WHERE _id = ? AND _count = ?`),
       decrement: db.prepare(`UPDATE ${t} SET _count = _count - ? WHERE _id = ? AND _count > ?`),
       countOf,
