@@ -56,7 +56,8 @@ function startListening(args: string[], label: string, nodeOptions: string[] = [
 export async function startSluice(directory: string, pipeline: string, options: { cpuProf?: string } = {}): Promise<Child> {
   const file = path.join(directory, 'pipeline.sql');
   fs.writeFileSync(file, pipeline);
-  const nodeOptions = options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`] : [];
+  // SLUICE_BENCH_NODE_OPTIONS: extra Node options for the server (e.g. --heap-prof, --trace-gc).
+  const nodeOptions = [...(options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`] : []), ...(process.env.SLUICE_BENCH_NODE_OPTIONS?.split(' ').filter(Boolean) ?? [])];
   return startListening([path.join(root, 'src/cli/main.ts'), 'up', file, '--data', path.join(directory, 'data'), '--listen', '127.0.0.1:0', '--quiet'], 'sluice up', nodeOptions);
 }
 

@@ -656,7 +656,12 @@ export class Partition {
     let next = Math.max(from, this.startOffset);
     let bytes = 0;
     let s = this.#segmentIndexFor(next);
-    let chunk = Buffer.allocUnsafe(Math.min(readChunkBytes, Math.max(maxBytes + 4096, 64 * 1024)));
+    // Chunks are allocated as needed and no larger than what is left to read: a reader that
+    // follows the tail reads a few new bytes at a time, and a 1 MiB buffer per read would make
+    // the garbage collector run major collections for nothing.
+    const chunkBytes = Math.min(readChunkBytes, Math.max(maxBytes + 4096, 64 * 1024));
+    let size = chunkBytes;
+    let chunk: Buffer | undefined;
     reading: while (s < this.segments.length && next < limit) {
       const segment = this.segments[s];
       if (segment.nextOffset <= next) {
@@ -666,6 +671,8 @@ export class Partition {
       let position = segment.positionFor(next);
       const end = segment.end;
       while (position < end) {
+        const needed = Math.min(size, end - position);
+        if (chunk === undefined || chunk.length < needed) chunk = Buffer.allocUnsafe(needed);
         const want = Math.min(chunk.length, end - position);
         if (segment.file.read(chunk, 0, want, position) < want) {
           throw new CorruptionError(segment.path, position, `the file ends before byte ${end}, where its batches were known to end`);
@@ -712,17 +719,19 @@ export class Partition {
           // One batch larger than the chunk: read it whole into a chunk of its size.
           const length = want >= 8 ? chunk.readUInt32LE(4) : 0;
           if (length <= want || position + length > end) throw new CorruptionError(segment.path, position, 'the batch is cut short');
-          chunk = Buffer.allocUnsafe(length);
+          size = length;
+          chunk = undefined;
           continue;
         }
         position += cursor;
+        size = chunkBytes;
         // Records handed out are views of the chunk: the next read needs a fresh one.
-        if (records.length > 0 && position < end) chunk = Buffer.allocUnsafe(Math.min(chunk.length, readChunkBytes));
+        if (records.length > 0) chunk = undefined;
       }
       s++;
       if (s < this.segments.length) next = Math.max(next, Math.min(segment.nextOffset, limit));
       // Records handed out are views of the chunk: the next segment needs a fresh one.
-      if (records.length > 0) chunk = Buffer.allocUnsafe(Math.min(chunk.length, readChunkBytes));
+      if (records.length > 0) chunk = undefined;
     }
     return { records, nextOffset: next };
   }
