@@ -39,7 +39,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import zlib from 'node:zlib';
-import { ByteReader, ByteWriter, DefiniteError, NodeStorage, replaceFileAtomically, SluiceError, type Row } from '../core/index.ts';
+import { ByteReader, ByteWriter, DefiniteError, SluiceError, type Row } from '../core/index.ts';
 import type { ZSet } from '../engine/index.ts';
 import { FileLog } from '../log/index.ts';
 import type { PersistMode } from '../log/index.ts';
@@ -142,6 +142,7 @@ export class PipelineRuntime implements PipelineHandle {
   #maxStepMs = 0;
   #lastCheckpoint = Date.now();
   #checkpointFrontier = -1;
+  #checkpointWrite: Promise<void> = Promise.resolve();
   /** Idempotency-Key → the position its append answered; insertion-ordered, oldest first. */
   readonly #keys = new Map<string, string>();
   readonly #inflight = new Map<string, Promise<AppendResult>>();
@@ -552,12 +553,24 @@ export class PipelineRuntime implements PipelineHandle {
 
   async #maybeCheckpoint(): Promise<void> {
     if (Date.now() - this.#lastCheckpoint < (this.#options.checkpointIntervalMs ?? 30_000)) return;
-    await this.checkpoint();
+    await this.#checkpoint();
   }
 
   /** Brings every sink to the frontier (empty batches) and writes the tables' checkpoint. */
   async checkpoint(): Promise<void> {
+    await this.#checkpoint();
+    await this.#checkpointWrite;
+  }
+
+  /**
+   * Takes a checkpoint; resolves once its bytes are in memory. Writing the file goes on in the
+   * background (#checkpointWrite) while steps continue: the bytes are fixed by then, and every
+   * sink is already at their frontier.
+   */
+  async #checkpoint(): Promise<void> {
     this.#lastCheckpoint = Date.now();
+    // One checkpoint file write at a time.
+    await this.#checkpointWrite;
     const records = recordsIn(this.#frontier);
     if (records === this.#checkpointFrontier) return;
     const token = encodePosition(this.#frontier);
@@ -582,13 +595,20 @@ export class PipelineRuntime implements PipelineHandle {
     writer.string(JSON.stringify([...this.#keys].slice(-IDEMPOTENCY_KEYS)));
     // In chunks, letting requests be served between them: a checkpoint of a large table must not
     // stall appends and reads (no step runs meanwhile, so the tables hold still).
-    for (const _ of this.#db.saveTablesInChunks(writer, 20_000)) await new Promise((resolve) => setImmediate(resolve));
+    for (const _ of this.#db.saveTablesInChunks(writer, 5_000)) await new Promise((resolve) => setImmediate(resolve));
     const body = writer.finish();
     const crc = Buffer.alloc(4);
     crc.writeUInt32LE(zlib.crc32(body) >>> 0);
     const bytes = Buffer.concat([body, crc]);
-    await replaceFileAtomically(new NodeStorage(), path.join(this.data, 'checkpoint'), bytes);
-    this.#checkpointFrontier = records;
+    this.#checkpointWrite = writeFileDurably(path.join(this.data, 'checkpoint'), bytes).then(
+      () => {
+        this.#checkpointFrontier = records;
+      },
+      (error: unknown) => {
+        // A checkpoint that could not be written is only a longer replay at the next start.
+        process.emitWarning(`the checkpoint could not be written: ${(error as Error).message}`);
+      },
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -846,6 +866,7 @@ export class PipelineRuntime implements PipelineHandle {
     this.#waiters.clear();
     try {
       if (!this.#failure && options.checkpoint !== false) await this.checkpoint();
+      await this.#checkpointWrite;
     } finally {
       this.#closeSinks();
       this.#store.close();
@@ -948,6 +969,25 @@ function readCheckpoint(file: string, db: Database, tables: TableEntry[]): { fro
   if (frontier.size !== tables.length || tables.some((t) => !frontier.has(t.topic) || frontier.get(t.topic)! > t.endOffset)) return undefined;
   if (!db.restoreTables(reader)) return undefined;
   return { frontier, keys };
+}
+
+/** Writes `file` atomically and durably without blocking the event loop: a temporary, synced, renamed. */
+async function writeFileDurably(file: string, bytes: Uint8Array): Promise<void> {
+  const temporary = `${file}.tmp`;
+  const handle = await fs.promises.open(temporary, 'w');
+  try {
+    await handle.writeFile(bytes);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  await fs.promises.rename(temporary, file);
+  const folder = await fs.promises.open(path.dirname(file), 'r');
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
+  }
 }
 
 function readManifest(file: string): Record<string, string> {
