@@ -34,7 +34,9 @@ function startListening(args: string[], label: string, nodeOptions: string[] = [
       const match = /^listening (\S+)$/m.exec(stdout);
       if (!match) return;
       child.stdout!.off('data', onData);
-      child.stdout!.resume();
+      // SLUICE_BENCH_SERVER_STDOUT=FILE keeps the servers' output (e.g. with --trace-gc).
+      if (process.env.SLUICE_BENCH_SERVER_STDOUT) child.stdout!.pipe(fs.createWriteStream(process.env.SLUICE_BENCH_SERVER_STDOUT, { flags: 'a' }));
+      else child.stdout!.resume();
       resolve({
         url: match[1]!,
         process: child,
