@@ -97,7 +97,7 @@ test('bad usage and unknown topics are clear errors with exit code 2', () => {
   const badOption = run(['log', 'read', 't', '--data', data, '--frm', '3']);
   assert.equal(badOption.status, 2);
   assert.match(badOption.stderr, /Unknown option '--frm'/);
-  const notYet = run(['up', 'pipeline.sql']);
-  assert.equal(notYet.status, 2);
-  assert.match(notYet.stderr, /not built yet/);
+  const missing = run(['up', path.join(data, 'pipeline.sql'), '--data', data]);
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /cannot read .*pipeline\.sql: ENOENT\n  hint: give the path of a pipeline \.sql file/);
 });
