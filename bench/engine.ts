@@ -22,6 +22,7 @@
  *   d2ts's D2 leaks (see orphanReaders), which only makes d2ts faster.
  * - The table and the one JSON line go to stdout; progress goes to stderr.
  */
+import { prng } from './random.ts';
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -65,16 +66,6 @@ interface Settings extends Sizes {
 
 // ── Data and changes ──────────────────────────────────────────────────────────────────────────
 
-/** mulberry32: a small, fast, seeded PRNG. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const maxAmount = 10_000;
 

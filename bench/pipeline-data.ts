@@ -2,17 +2,7 @@
  * Data for `bench/pipeline.ts`, a function of the seed alone: NDJSON bodies of events, customers
  * and orders, and products with a Zipf vocabulary and the queries over them.
  */
-
-/** mulberry32: a small, fast, seeded PRNG. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng, rankAt } from './random.ts';
 
 export function ndjson(rows: readonly object[]): Buffer {
   return Buffer.from(rows.map((row) => JSON.stringify(row)).join('\n') + '\n');
@@ -82,20 +72,10 @@ export function catalog(seed: number, size = 50_000): Catalog {
   return { words: [...words], cdf, random };
 }
 
-function rank(cdf: Float64Array, u: number): number {
-  let low = 0;
-  let high = cdf.length - 1;
-  while (low < high) {
-    const middle = (low + high) >> 1;
-    if (cdf[middle]! < u) low = middle + 1;
-    else high = middle;
-  }
-  return low;
-}
 
 function text(c: Catalog, count: number): string {
   const out: string[] = [];
-  for (let i = 0; i < count; i++) out.push(c.words[rank(c.cdf, c.random())]!);
+  for (let i = 0; i < count; i++) out.push(c.words[rankAt(c.cdf, c.random())]!);
   return out.join(' ');
 }
 
@@ -119,7 +99,7 @@ export function products(c: Catalog, first: number, count: number): object[] {
 /** A query word: Zipf over the ranks past the head. */
 function queryWord(c: Catalog, random: () => number): string {
   const low = c.cdf[HEAD - 1]!;
-  return c.words[rank(c.cdf, low + random() * (1 - low))]!;
+  return c.words[rankAt(c.cdf, low + random() * (1 - low))]!;
 }
 
 /** Mixed queries: 40 % one word, 40 % two words ANDed, 20 % a prefix (3–4 letters then `*`). */

@@ -36,7 +36,9 @@ import { decodePosition, recordsIn } from '../src/pipeline/position.ts';
 import type { SqlType } from '../src/sql/index.ts';
 import { SearchIndex } from '../src/sinks/search/index.ts';
 import { formatNumber, printTable, round } from './format.ts';
-import { catalog, customerObjects, events, ndjson, orderObjects, orders, prng, products, queries, type Order } from './pipeline-data.ts';
+import { catalog, customerObjects, events, ndjson, orderObjects, orders, products, queries, type Order } from './pipeline-data.ts';
+import { prng } from './random.ts';
+import { productsTarget } from './search.ts';
 import { append, closeConnections, json, request, settle, startFloor, startSluice, type Child } from './pipeline-processes.ts';
 
 export const description = 'the pipeline over HTTP (sluice up in a child process): NDJSON ingest, join+aggregate end to end, append-to-visible latency, search; against a durable node:http floor and @tanstack/db-ivm';
@@ -534,18 +536,7 @@ function latest(tokens: string[]): string {
 async function searchQueries(settings: Settings, sluice: Child, folder: string, words: ReturnType<typeof catalog>, indexed: number, seconds: number): Promise<SearchResult> {
   // The same index file, opened here: the direct peer runs on exactly the documents the HTTP
   // queries run on (WAL mode: readers do not block the pipeline's writer).
-  const text: SqlType = { kind: 'text', modifiers: [] };
-  const target = {
-    name: 'products',
-    columns: [
-      { name: 'id', type: { kind: 'bigint', modifiers: [] } as SqlType },
-      { name: 'title', type: text },
-      { name: 'description', type: text },
-      { name: 'price', type: { kind: 'numeric', modifiers: [10, 2] } as SqlType },
-      { name: 'category', type: text },
-    ],
-    key: [0],
-  };
+  const target = productsTarget;
   const db = new DatabaseSync(path.join(folder, 'data', 'search.db'));
   db.exec('PRAGMA cache_size = -65536');
   const index = SearchIndex.open(db, target, { table: 'search_products_search', fields: 'title^2, description' });

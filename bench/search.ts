@@ -28,6 +28,7 @@
  * - Data and queries are a function of the seed alone; both systems get identical rows.
  * - Only the write/insert calls and the query calls are timed (generation is not).
  */
+import { prng, rankAt } from './random.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,16 +51,6 @@ interface Settings {
   quick: boolean;
 }
 
-/** mulberry32: a small, fast, seeded PRNG. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ── Data ──────────────────────────────────────────────────────────────────────────────────────
 
@@ -101,15 +92,7 @@ function vocabulary(random: () => number): Vocabulary {
 }
 
 function sample(cdf: Float64Array, random: () => number): number {
-  const u = random();
-  let low = 0;
-  let high = cdf.length - 1;
-  while (low < high) {
-    const middle = (low + high) >> 1;
-    if (cdf[middle]! < u) low = middle + 1;
-    else high = middle;
-  }
-  return low;
+  return rankAt(cdf, random());
 }
 
 interface Generator {
@@ -265,22 +248,25 @@ export async function run(args: string[]): Promise<void> {
   }
 }
 
+const text: SqlType = { kind: 'text', modifiers: [] };
+/** The products view both search benchmarks index (bench/pipeline.ts too). */
+export const productsTarget = {
+  name: 'products',
+  columns: [
+    { name: 'id', type: { kind: 'bigint', modifiers: [] } as SqlType },
+    { name: 'title', type: text },
+    { name: 'description', type: text },
+    { name: 'price', type: { kind: 'numeric', modifiers: [10, 2] } as SqlType },
+    { name: 'category', type: text },
+  ],
+  key: [0],
+};
+
 async function measure(settings: Settings, directory: string): Promise<void> {
   const random = prng(settings.seed);
   const words = vocabulary(random);
   const generator: Generator = { vocabulary: words, head: new Set(words.words.slice(0, HEAD)), random, pairs: [] };
-  const text: SqlType = { kind: 'text', modifiers: [] };
-  const target = {
-    name: 'products',
-    columns: [
-      { name: 'id', type: { kind: 'bigint', modifiers: [] } as SqlType },
-      { name: 'title', type: text },
-      { name: 'description', type: text },
-      { name: 'price', type: { kind: 'numeric', modifiers: [10, 2] } as SqlType },
-      { name: 'category', type: text },
-    ],
-    key: [0],
-  };
+  const target = productsTarget;
 
   const sluiceFile = path.join(directory, 'sluice.db');
   const peerFile = path.join(directory, 'peer.db');
