@@ -24,6 +24,7 @@
 
 import type { Node } from 'libpg-query';
 import type { DurableDatabase } from './durable.ts';
+import { pushIterator } from './push-iterator.ts';
 import { ByteReader, ByteWriter, Decimal, DefiniteError, Json, Timestamp, type Row, type Value } from '../core/index.ts';
 import { Circuit, CircuitBuilder, compareBySortKeys, ZSet, type SortKey } from '../engine/index.ts';
 import { objectRow } from '../sinks/object-row.ts';
@@ -278,35 +279,12 @@ export class Database {
   /** The changes of a view from now on, one item per step. */
   changes(view: string): AsyncIterableIterator<ChangeStep> {
     const state = this.#view(view);
-    const queue: ChangeStep[] = [];
-    let wake: (() => void) | undefined;
-    let done = false;
-    const subscriber = (step: ChangeStep) => {
-      queue.push(step);
-      wake?.();
-    };
-    state.subscribers.add(subscriber);
-    const iterator: AsyncIterableIterator<ChangeStep> = {
-      next: async () => {
-        while (queue.length === 0 && !done && !this.#closed) await new Promise<void>((resolve) => (wake = resolve));
-        wake = undefined;
-        if (queue.length > 0) return { value: queue.shift()!, done: false };
-        return { value: undefined, done: true };
-      },
-      return: async () => {
-        done = true;
-        state.subscribers.delete(subscriber);
-        wake?.();
-        return { value: undefined, done: true };
-      },
-      [Symbol.asyncIterator]() {
-        return iterator;
-      },
-    };
-    this.#closers.add(() => {
-      done = true;
-      wake?.();
+    const { iterator, push, end } = pushIterator<ChangeStep>(() => {
+      state.subscribers.delete(push);
+      this.#closers.delete(end);
     });
+    state.subscribers.add(push);
+    this.#closers.add(end);
     return iterator;
   }
 

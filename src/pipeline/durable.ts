@@ -19,8 +19,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DefiniteError } from '../core/index.ts';
 import { parsePipelineAsync, type PipelineStatement } from '../sql/index.ts';
-import type { ChangeEvent } from './api.ts';
 import type { ChangeStep, StatementResult } from './database.ts';
+import { pushIterator } from './push-iterator.ts';
 import { PipelineRuntime } from './runtime.ts';
 import { DELETE, INSERT } from './table-records.ts';
 
@@ -91,6 +91,9 @@ export class DurableDatabase {
   async #define(text: string, command: string): Promise<StatementResult> {
     const definitions = readDefinitions(this.data);
     const next = `${definitions}${definitions && !definitions.endsWith('\n') ? '\n' : ''}${text.trim().replace(/;?$/, ';')}\n`;
+    // The runtime restarts: change streams of the old one end (their loops finish).
+    for (const end of this.#ends) end();
+    this.#ends.clear();
     await this.#runtime.close();
     try {
       this.#runtime = await PipelineRuntime.open({ text: next, file: path.join(this.data, DEFINITIONS), data: this.data });
@@ -157,32 +160,16 @@ export class DurableDatabase {
   /** The changes of a view from now on, one item per step. */
   changes(view: string): AsyncIterableIterator<ChangeStep> {
     this.#checkOpen();
-    const queue: ChangeEvent[] = [];
-    let wake: (() => void) | undefined;
-    let done = false;
-    const unsubscribe = this.#runtime.subscribe(view, undefined, (event) => {
-      queue.push(event);
-      wake?.();
+    const { iterator, push, end } = pushIterator<ChangeStep>(() => {
+      unsubscribe();
+      this.#ends.delete(end);
     });
-    const iterator: AsyncIterableIterator<ChangeStep> = {
-      next: async () => {
-        while (queue.length === 0 && !done && !this.#closed) await new Promise<void>((resolve) => (wake = resolve));
-        wake = undefined;
-        if (queue.length > 0) return { value: queue.shift()!, done: false };
-        return { value: undefined, done: true };
-      },
-      return: async () => {
-        done = true;
-        unsubscribe();
-        wake?.();
-        return { value: undefined, done: true };
-      },
-      [Symbol.asyncIterator]() {
-        return iterator;
-      },
-    };
+    const unsubscribe = this.#runtime.subscribe(view, undefined, push);
+    this.#ends.add(end);
     return iterator;
   }
+
+  readonly #ends = new Set<() => void>();
 
   /** The runtime (for status, reads by page and filter, search). */
   get runtime(): PipelineRuntime {
@@ -192,6 +179,7 @@ export class DurableDatabase {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const end of this.#ends) end();
     await this.#runtime.close();
   }
 

@@ -27,6 +27,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { logFolder } from '../../src/cli/log-command.ts';
 import { FileLog, partitionForKey, type PersistMode } from '../../src/log/index.ts';
+import { seededRandom, type Random } from './random.ts';
 
 const sluiceBin = fileURLToPath(new URL('../../bin/sluice.js', import.meta.url));
 const roundsWanted = Number(process.env.SLUICE_CRASH_ROUNDS ?? 60);
@@ -35,28 +36,6 @@ const seed = Number(process.env.SLUICE_CRASH_SEED ?? Math.floor(Math.random() * 
 const firstAcknowledgementMsMax = 15_000;
 
 // ── Random, seeded ─────────────────────────────────────────────────────────────────────────────
-
-interface Random {
-  next(): number;
-  integer(minimum: number, maximum: number): number;
-  chance(probability: number): boolean;
-}
-
-function seededRandom(start: number): Random {
-  let state = start >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0; // mulberry32
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    integer: (minimum, maximum) => minimum + Math.floor(next() * (maximum - minimum + 1)),
-    chance: (probability) => next() < probability,
-  };
-}
 
 /** An independent stream per round and purpose, so that process timing cannot shift the others. */
 function streamFor(round: number, purpose: number): Random {

@@ -38,7 +38,8 @@ import path from 'node:path';
 import { FileLog } from '../../src/log/index.ts';
 import { decodeTableRecord } from '../../src/pipeline/table-records.ts';
 import { checkSinkFile, decodeToken, describeDiff, normalizeNumeric, referenceOverAll, sameList, byId, type OrderRow, type ProductRow, type Reference, type Request, type TableName } from './pipeline-model.ts';
-import { Sluice, runSluice, seededRandom, sleep, type Random } from './pipeline-process.ts';
+import { Sluice, runSluice, sleep } from './pipeline-process.ts';
+import { seededRandom, type Random } from './random.ts';
 
 const killsWanted = Number(process.env.SLUICE_CRASH_KILLS ?? 104);
 const runs = Math.max(1, Math.min(5, Math.ceil(killsWanted / 21)));

@@ -11,24 +11,6 @@ const READY_MS = 30_000;
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export interface Random {
-  next(): number;
-  integer(minimum: number, maximum: number): number;
-  chance(probability: number): boolean;
-}
-
-export function seededRandom(start: number): Random {
-  let state = start >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0; // mulberry32
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, integer: (minimum, maximum) => minimum + Math.floor(next() * (maximum - minimum + 1)), chance: (p) => next() < p };
-}
-
 export class Sluice {
   readonly child: ChildProcess;
   url = '';
