@@ -954,29 +954,26 @@ export class Database {
 
   /** Writes every table's rows (for a checkpoint): per table its name, column names and rows with counts. */
   saveTables(writer: ByteWriter): void {
-    for (const _ of this.saveTablesInChunks(writer, Infinity));
+    for (const _ of writeTables(this.snapshotTables(), writer, Infinity));
   }
 
   /**
-   * saveTables in chunks: yields after about `chunkRows` rows, so a caller can let other work run
-   * between chunks. The tables must not change until it is done (the runtime runs no step meanwhile).
+   * Every table's rows as they are now, for a checkpoint written while steps go on: rows are
+   * never changed in place (a change replaces them), so the arrays taken here stay as they were.
    */
-  *saveTablesInChunks(writer: ByteWriter, chunkRows: number): Generator<void> {
-    writer.varint(this.#tables.size);
-    let written = 0;
+  snapshotTables(): TableSnapshot[] {
+    const out: TableSnapshot[] = [];
     for (const state of this.#tables.values()) {
-      writer.string(state.schema.name);
-      writer.string(JSON.stringify(state.schema.columns.map((c) => [c.name, typeLabel(c.type)])));
-      writer.varint(state.rows.size);
-      for (const { row, count } of state.rows.values()) {
-        writer.varint(count);
-        writer.row(row);
-        if (++written >= chunkRows) {
-          written = 0;
-          yield;
-        }
+      const rows: Row[] = new Array(state.rows.size);
+      const counts: number[] = new Array(state.rows.size);
+      let i = 0;
+      for (const entry of state.rows.values()) {
+        rows[i] = entry.row;
+        counts[i++] = entry.count;
       }
+      out.push({ name: state.schema.name, columns: JSON.stringify(state.schema.columns.map((c) => [c.name, typeLabel(c.type)])), rows, counts });
     }
+    return out;
   }
 
   /**
@@ -1158,6 +1155,36 @@ function didYouMeanRelation(name: string, names: string[]): string | undefined {
 function asFailure(error: unknown): DefiniteError {
   if (error instanceof DefiniteError) return error;
   return new DefiniteError('internal', `internal error: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`, 'please report this with the view definition', { cause: error });
+}
+
+export interface TableSnapshot {
+  name: string;
+  /** The column names and types, as JSON (a restore checks they are the same). */
+  columns: string;
+  rows: Row[];
+  counts: number[];
+}
+
+/**
+ * Writes table snapshots as restoreTables reads them (per table: name, columns, rows with their
+ * counts), yielding after about `chunkRows` rows so a caller can let other work run between.
+ */
+export function* writeTables(tables: readonly TableSnapshot[], writer: ByteWriter, chunkRows: number): Generator<void> {
+  writer.varint(tables.length);
+  let written = 0;
+  for (const table of tables) {
+    writer.string(table.name);
+    writer.string(table.columns);
+    writer.varint(table.rows.length);
+    for (let i = 0; i < table.rows.length; i++) {
+      writer.varint(table.counts[i]!);
+      writer.row(table.rows[i]!);
+      if (++written >= chunkRows) {
+        written = 0;
+        yield;
+      }
+    }
+  }
 }
 
 function bagToZSet(bag: Bag): ZSet {

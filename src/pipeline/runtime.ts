@@ -50,7 +50,7 @@ import type { Sink, SinkTarget } from '../sinks/sink.ts';
 import { ViewStore } from '../sinks/store/index.ts';
 import { closest, inputValue, parsePipelineAsync, SqlError, typeLabel, type PipelineStatement, type SqlType } from '../sql/index.ts';
 import type { AppendOptions, AppendResult, ChangeEvent, ColumnInfo, PipelineHandle, ReadViewOptions, RelationInfo, SearchHitInfo, SearchSinkInfo, StatusReport } from './api.ts';
-import { Database, redactUrl } from './database.ts';
+import { Database, redactUrl, writeTables } from './database.ts';
 import { decodePosition, encodePosition, reaches, recordsIn, type Frontier } from './position.ts';
 import { decodeTableRecord, encodeTableRecord, INSERT, recordIdempotencyKey } from './table-records.ts';
 
@@ -143,6 +143,7 @@ export class PipelineRuntime implements PipelineHandle {
   #lastCheckpoint = Date.now();
   #checkpointFrontier = -1;
   #checkpointWrite: Promise<void> = Promise.resolve();
+  #checkpointBusy = false;
   /** Idempotency-Key → the position its append answered; insertion-ordered, oldest first. */
   readonly #keys = new Map<string, string>();
   readonly #inflight = new Map<string, Promise<AppendResult>>();
@@ -553,7 +554,7 @@ export class PipelineRuntime implements PipelineHandle {
 
   async #maybeCheckpoint(): Promise<void> {
     if (Date.now() - this.#lastCheckpoint < (this.#options.checkpointIntervalMs ?? 30_000)) return;
-    await this.#checkpoint();
+    await this.#checkpoint(false);
   }
 
   /** Brings every sink to the frontier (empty batches) and writes the tables' checkpoint. */
@@ -567,10 +568,11 @@ export class PipelineRuntime implements PipelineHandle {
    * background (#checkpointWrite) while steps continue: the bytes are fixed by then, and every
    * sink is already at their frontier.
    */
-  async #checkpoint(): Promise<void> {
-    this.#lastCheckpoint = Date.now();
-    // One checkpoint file write at a time.
+  async #checkpoint(wait = true): Promise<void> {
+    // One checkpoint file write at a time: the scheduled one skips its turn while one is written.
+    if (this.#checkpointBusy && !wait) return;
     await this.#checkpointWrite;
+    this.#lastCheckpoint = Date.now();
     const records = recordsIn(this.#frontier);
     if (records === this.#checkpointFrontier) return;
     const token = encodePosition(this.#frontier);
@@ -588,19 +590,38 @@ export class PipelineRuntime implements PipelineHandle {
       await s.sink.write({ step, frontier: token, rows: [], weights: [] });
       s.committedRecords = records;
     }
-    const writer = new ByteWriter(1 << 20);
-    writer.string(CHECKPOINT_MAGIC);
-    writer.uint8(CHECKPOINT_VERSION);
-    writer.string(JSON.stringify(Object.fromEntries(this.#frontier)));
-    writer.string(JSON.stringify([...this.#keys].slice(-IDEMPOTENCY_KEYS)));
-    // In chunks, letting requests be served between them: a checkpoint of a large table must not
-    // stall appends and reads (no step runs meanwhile, so the tables hold still).
-    for (const _ of this.#db.saveTablesInChunks(writer, 5_000)) await new Promise((resolve) => setImmediate(resolve));
-    const body = writer.finish();
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32LE(zlib.crc32(body) >>> 0);
-    const bytes = Buffer.concat([body, crc]);
-    this.#checkpointWrite = writeFileDurably(path.join(this.data, 'checkpoint'), bytes).then(
+    // The tables are taken as they are now (a quick copy of references); serializing and writing
+    // them goes on in the background while steps continue, in chunks that let requests be served
+    // between them. Every sink is already at this frontier.
+    const tables = this.#db.snapshotTables();
+    const frontier = JSON.stringify(Object.fromEntries(this.#frontier));
+    const keys = JSON.stringify([...this.#keys].slice(-IDEMPOTENCY_KEYS));
+    const file = path.join(this.data, 'checkpoint');
+    this.#checkpointBusy = true;
+    this.#checkpointWrite = (async () => {
+      const writer = new ByteWriter(1 << 20);
+      const parts: Uint8Array[] = [];
+      let crc = 0;
+      const cut = () => {
+        const part = writer.finish().slice();
+        crc = zlib.crc32(part, crc);
+        parts.push(part);
+        writer.reset();
+      };
+      writer.string(CHECKPOINT_MAGIC);
+      writer.uint8(CHECKPOINT_VERSION);
+      writer.string(frontier);
+      writer.string(keys);
+      for (const _ of writeTables(tables, writer, 5_000)) {
+        cut();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      cut();
+      const trailer = Buffer.alloc(4);
+      trailer.writeUInt32LE(crc >>> 0);
+      parts.push(trailer);
+      await writeFileDurably(file, parts);
+    })().then(
       () => {
         this.#checkpointFrontier = records;
       },
@@ -608,7 +629,9 @@ export class PipelineRuntime implements PipelineHandle {
         // A checkpoint that could not be written is only a longer replay at the next start.
         process.emitWarning(`the checkpoint could not be written: ${(error as Error).message}`);
       },
-    );
+    ).finally(() => {
+      this.#checkpointBusy = false;
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -971,13 +994,25 @@ function readCheckpoint(file: string, db: Database, tables: TableEntry[]): { fro
   return { frontier, keys };
 }
 
-/** Writes `file` atomically and durably without blocking the event loop: a temporary, synced, renamed. */
-async function writeFileDurably(file: string, bytes: Uint8Array): Promise<void> {
+/** Writes `parts` to `file` atomically and durably without blocking the event loop: a temporary, synced, renamed. */
+async function writeFileDurably(file: string, parts: Uint8Array[]): Promise<void> {
   const temporary = `${file}.tmp`;
   const handle = await fs.promises.open(temporary, 'w');
   try {
-    await handle.writeFile(bytes);
-    await handle.datasync();
+    // About 4 MiB at a time, each synced: dirty pages never pile up, so the log's own syncs
+    // (which on ext4 may have to flush them first) are not held up by a large checkpoint.
+    let i = 0;
+    while (i < parts.length) {
+      const batch: Uint8Array[] = [];
+      let expected = 0;
+      while (i < parts.length && batch.length < 512 && (batch.length === 0 || expected < 4 << 20)) {
+        batch.push(parts[i]!);
+        expected += parts[i++]!.length;
+      }
+      const { bytesWritten } = await handle.writev(batch);
+      if (bytesWritten !== expected) throw new Error(`wrote ${bytesWritten} of ${expected} bytes (disk full?)`);
+      await handle.datasync();
+    }
   } finally {
     await handle.close();
   }
