@@ -28,7 +28,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Row } from '../src/core/index.ts';
-import { formatNumber, printTable, round } from './format.ts';
+import { formatNumber, printTable, round, progress } from './format.ts';
 
 export const description = 'the dataflow engine: join+aggregate, distinct and top-k under loads, single-row updates and batches, against @tanstack/db-ivm and @electric-sql/d2ts';
 
@@ -754,9 +754,6 @@ function collectGarbage(): void {
   gc();
 }
 
-function progress(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
 
 async function runChild(engine: EngineName, workload: Workload, settings: Settings): Promise<void> {
   const sizes: Sizes = settings;
@@ -892,9 +889,6 @@ function spawnChild(engine: EngineName, workload: Workload, settings: Settings):
     });
   });
 }
-
-
-
 
 interface Metrics {
   loadRowsPerSecond: number;

@@ -19,3 +19,8 @@ export function printTable(headers: string[], lines: string[][]): void {
   const render = (line: string[]) => line.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd();
   process.stdout.write(`${[render(headers), widths.map((width) => '─'.repeat(width)).join('  '), ...lines.map(render)].join('\n')}\n`);
 }
+
+/** A progress line on stderr (stdout carries the tables and the JSON summary). */
+export function progress(line: string): void {
+  process.stderr.write(`${line}\n`);
+}

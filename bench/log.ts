@@ -14,6 +14,7 @@
  * - Throughput is a median over repeated runs of each case; the ack latencies are those of the
  *   median run.
  */
+import { progress } from './format.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -230,9 +231,6 @@ function payloadOf(bytes: number): Buffer {
   return payload;
 }
 
-function progress(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
 
 // ── Sluice appends ────────────────────────────────────────────────────────────────────────────
 

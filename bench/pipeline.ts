@@ -35,7 +35,7 @@ import { parseArgs } from 'node:util';
 import { decodePosition, recordsIn } from '../src/pipeline/position.ts';
 import type { SqlType } from '../src/sql/index.ts';
 import { SearchIndex } from '../src/sinks/search/index.ts';
-import { formatNumber, printTable, round } from './format.ts';
+import { formatNumber, printTable, round, progress as writeProgress } from './format.ts';
 import { catalog, customerObjects, events, ndjson, orderObjects, orders, products, queries, type Order } from './pipeline-data.ts';
 import { prng } from './random.ts';
 import { productsTarget } from './search.ts';
@@ -117,7 +117,7 @@ function parseSettings(args: string[]): Settings {
 }
 
 function progress(line: string): void {
-  process.stderr.write(`  ${line}\n`);
+  writeProgress(`  ${line}`);
 }
 
 function percentile(sorted: readonly number[], p: number): number {

@@ -37,7 +37,7 @@ import { parseArgs } from 'node:util';
 import { Decimal, type Row } from '../src/core/index.ts';
 import type { SqlType } from '../src/sql/index.ts';
 import { SearchIndex } from '../src/sinks/search/index.ts';
-import { formatNumber, printTable, round } from './format.ts';
+import { formatNumber, printTable, round, progress } from './format.ts';
 
 export const description = 'the search index sink: indexing and ranked queries over 1,000,000 products, against a plain SQLite FTS5 table';
 
@@ -199,13 +199,6 @@ function checkpoint(file: string): void {
   const db = new DatabaseSync(file);
   db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
   db.close();
-}
-
-
-
-
-function progress(line: string): void {
-  process.stderr.write(`${line}\n`);
 }
 
 function parseSettings(args: string[]): Settings {

@@ -34,7 +34,7 @@ import { open } from '../src/index.ts';
 import { parsePipelineAsync } from '../src/sql/index.ts';
 import { appliesTo, matchesExpected, resultValues, type SltRecord } from '../src/cli/slt/format.ts';
 import { findSltFiles, loadSltFile, runSltFiles, testsToRun, type SltFile, type SltFileResult } from '../src/cli/slt/runner.ts';
-import { formatNumber, printTable, round } from './format.ts';
+import { formatNumber, printTable, round, progress } from './format.ts';
 
 export const description = 'SQL: parse/plan/lower a pipeline of 100 views, and run the sqllogictest corpus, against SQLite (node:sqlite)';
 
@@ -324,13 +324,6 @@ async function sltBench(settings: Settings): Promise<SltOutcome | undefined> {
 }
 
 // ── Output ────────────────────────────────────────────────────────────────────────────────────
-
-
-
-
-function progress(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
 
 // ── The benchmark ─────────────────────────────────────────────────────────────────────────────
 
