@@ -50,7 +50,7 @@ import type { Sink, SinkTarget } from '../sinks/sink.ts';
 import { ViewStore } from '../sinks/store/index.ts';
 import { closest, inputValue, parsePipelineAsync, SqlError, typeLabel, type PipelineStatement, type SqlType } from '../sql/index.ts';
 import type { AppendOptions, AppendResult, ChangeEvent, ColumnInfo, PipelineHandle, ReadViewOptions, RelationInfo, SearchHitInfo, SearchSinkInfo, StatusReport } from './api.ts';
-import { Database, redactUrl, writeTables } from './database.ts';
+import { Database, open as openDatabase, redactUrl, writeTables } from './database.ts';
 import { decodePosition, encodePosition, reaches, recordsIn, type Frontier } from './position.ts';
 import { decodeTableRecord, encodeTableRecord, INSERT, recordIdempotencyKey } from './table-records.ts';
 
@@ -190,8 +190,7 @@ export class PipelineRuntime implements PipelineHandle {
 
   static async #build(options: RuntimeOptions, definition: Definition, log: FileLog, store: ViewStore, searchDb: DatabaseSync, useCheckpoint: boolean): Promise<PipelineRuntime | undefined> {
     const file = options.file ?? '<pipeline>';
-    const { open } = await import('./database.ts');
-    const db = await open();
+    const db = await openDatabase();
     for (const statement of definition.tables) db.runStatement(statement, options.text, file);
     const tables: TableEntry[] = [];
     for (const statement of definition.tables) {
@@ -221,14 +220,20 @@ export class PipelineRuntime implements PipelineHandle {
     for (const table of tables) runtime.#tables.set(table.name, table);
     for (const [key, token] of keys) runtime.#keys.set(key, token);
     runtime.#checkpointFrontier = recordsIn(frontier);
-    if (!(await runtime.#openSinks(definition))) {
+    try {
+      if (!(await runtime.#openSinks(definition))) {
+        runtime.#closeSinks();
+        await db.close();
+        return undefined;
+      }
+      // Keys of the records after the checkpoint (before the replay moves the frontier past them).
+      await runtime.#scanKeys();
+      await runtime.#catchUp();
+    } catch (error) {
       runtime.#closeSinks();
       await db.close();
-      return undefined;
+      throw error;
     }
-    // Keys of the records after the checkpoint (before the replay moves the frontier past them).
-    await runtime.#scanKeys();
-    await runtime.#catchUp();
     runtime.#state = 'running';
     return runtime;
   }
@@ -455,9 +460,10 @@ export class PipelineRuntime implements PipelineHandle {
   }
 
   /**
-   * One step: whole records from every table's topic from the frontier on (up to `target` when
-   * given, never past it), applied as one step of every view, then written to the sinks that are
-   * at the step's start. False when there was nothing to read.
+   * One step: whole records from every table's topic from the frontier on (about maxStepBytes of
+   * them, and never past `target` when given: a replay reaches each sink's frontier in one or
+   * more steps that each end at or before it), applied as one step of every view, then written
+   * to the sinks that are at the step's start. False when there was nothing to read.
    */
   async #step(target: Frontier | undefined): Promise<boolean> {
     const began = performance.now();
@@ -482,9 +488,6 @@ export class PipelineRuntime implements PipelineHandle {
           offset = record.offset + 1;
         }
         if (records.length === 0 || nextOffset <= offset - 1) break;
-        // With a target, a step must reach it exactly (cut points are sinks' frontiers).
-        if (!target && budget <= 0) break;
-        if (target) budget = Math.max(budget, 1);
       }
       next.set(table.topic, offset);
     }
