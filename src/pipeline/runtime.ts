@@ -149,6 +149,8 @@ export class PipelineRuntime implements PipelineHandle {
   readonly #inflight = new Map<string, Promise<AppendResult>>();
   readonly #waiters = new Set<{ target: Frontier; resolve: (reached: boolean) => void; timer: NodeJS.Timeout }>();
   #wake: (() => void) | undefined;
+  /** Set by every append: the loop does not go to sleep on an append it has not read yet. */
+  #appended = false;
   #loop: Promise<void> | undefined;
   #failure: Error | undefined;
   #closing = false;
@@ -305,7 +307,7 @@ export class PipelineRuntime implements PipelineHandle {
       const at = decodePosition(committed.frontier);
       const beyondLog = [...at].some(([topic, offset]) => !ends.has(topic) ? offset > 0 : offset > ends.get(topic)!);
       if (beyondLog) {
-        if (entry.kind === 'file') throw new DefiniteError('sink_ahead', `sink ${entry.name}: ${entry.file} holds changes beyond the end of the log in ${path.join(this.data, 'log')} (was the log replaced?)`, `move ${entry.file} away to start it afresh`);
+        if (entry.kind === 'file') throw new DefiniteError('sink_ahead', `sink ${entry.name}: ${entry.file} holds changes of records the log in ${path.join(this.data, 'log')} does not have, or of a table no longer in the pipeline`, `move ${entry.file} away to start it afresh`);
         this.#resetSink(entry);
         continue;
       }
@@ -397,6 +399,7 @@ export class PipelineRuntime implements PipelineHandle {
     while (!this.#closing) {
       try {
         const began = performance.now();
+        this.#appended = false;
         const progressed = await this.#step(undefined);
         if (progressed && this.#lastStepEvents < SMALL_STEP_EVENTS) {
           // Under a stream of small appends, steps at most every STEP_PACING_MS: each step then
@@ -408,6 +411,9 @@ export class PipelineRuntime implements PipelineHandle {
         if (!progressed) {
           await this.#maybeCheckpoint();
           if (this.#closing) break;
+          // An append that landed while this step read (or while checkpointing) found no waiter
+          // to wake: go round again at once rather than sleep on it.
+          if (this.#appended) continue;
           await new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, 1000);
             this.#wake = () => {
@@ -807,6 +813,7 @@ export class PipelineRuntime implements PipelineHandle {
     entry.appended += rows.length;
     const position = encodePosition(new Map([[entry.topic, end]]));
     if (key !== undefined) this.#remember(key, position);
+    this.#appended = true;
     this.#wake?.();
     return { position, count: rows.length, duplicate: false };
   }
