@@ -647,9 +647,11 @@ export class PipelineRuntime implements PipelineHandle {
   // PipelineHandle
 
   status(): StatusReport {
+    // Between steps every view reflects the pipeline's frontier.
+    const position = encodePosition(this.#frontier);
     return {
       state: this.#state,
-      position: encodePosition(this.#frontier),
+      position,
       startedAt: new Date(this.#startedAt).toISOString(),
       uptimeSeconds: Math.round((Date.now() - this.#startedAt) / 1000),
       steps: this.#steps,
@@ -658,9 +660,10 @@ export class PipelineRuntime implements PipelineHandle {
         const processed = this.#frontier.get(t.topic) ?? 0;
         return { name: t.name, topic: t.topic, endOffset: t.endOffset, processedOffset: processed, lag: t.endOffset - processed, eventsAppended: t.appended, rows: this.#db.tableSize(t.name) };
       }),
+      sources: [],
       views: [...this.#views.values()].map((v) => {
         const failure = this.#db.viewInfo(v.name).failure;
-        return { name: v.name, rows: this.#store.count(v.name), ...(failure ? { failure: errorInfo(failure) } : {}) };
+        return { name: v.name, rows: this.#store.count(v.name), position, ...(failure ? { failure: errorInfo(failure) } : {}) };
       }),
       sinks: this.#sinks
         .filter((s) => s.kind !== 'store')
