@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { DefiniteError } from '../core/index.ts';
+import { DefiniteError, resolveSecrets } from '../core/index.ts';
 import { PipelineRuntime, type RuntimeOptions } from '../pipeline/runtime.ts';
 import { dataOption, parseCommand, persistMode, UsageError } from './arguments.ts';
 
@@ -150,22 +150,7 @@ export function parseListen(text: string): { host: string; port: number } {
 
 /** `${env:NAME}` and `${file:PATH}` resolved; anything else as it is. Never printed. */
 export function resolveSecret(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  const env = /^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(text);
-  if (env) {
-    const value = process.env[env[1]!];
-    if (value === undefined || value === '') throw new DefiniteError('secret_missing', `environment variable ${env[1]} is not set`, `export ${env[1]}=… before starting`);
-    return value;
-  }
-  const file = /^\$\{file:(.+)\}$/.exec(text);
-  if (file) {
-    try {
-      return fs.readFileSync(file[1]!, 'utf8').trim();
-    } catch (error) {
-      throw new DefiniteError('secret_missing', `cannot read the secret file ${file[1]} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-  }
-  return text;
+  return text === undefined ? undefined : resolveSecrets(text, '--token');
 }
 
 function progressPrinter(quiet = false): { report: NonNullable<RuntimeOptions['onProgress']>; done: () => void } {

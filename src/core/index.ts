@@ -21,4 +21,5 @@ export {
 export type { Value, Row, ValueArray, TimestampKind } from './value.ts';
 export { ByteReader, ByteWriter } from './value-codec.ts';
 export { NodeStorage, replaceFileAtomically, replaceRebuildableFile } from './storage.ts';
+export { redactUrl, resolveSecrets } from './secrets.ts';
 export type { Storage, StorageFile, SyncMode } from './storage.ts';

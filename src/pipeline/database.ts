@@ -25,7 +25,7 @@
 import type { Node } from 'libpg-query';
 import type { DurableDatabase } from './durable.ts';
 import { pushIterator } from './push-iterator.ts';
-import { ByteReader, ByteWriter, Decimal, DefiniteError, Json, Timestamp, type Row, type Value } from '../core/index.ts';
+import { ByteReader, ByteWriter, Decimal, DefiniteError, Json, redactUrl, Timestamp, type Row, type Value } from '../core/index.ts';
 import { Circuit, CircuitBuilder, compareBySortKeys, ZSet, type SortKey } from '../engine/index.ts';
 import { objectRow } from '../sinks/object-row.ts';
 import {
@@ -1141,10 +1141,6 @@ function relationName(relation: Any): string {
   return relation.schemaname ? `${relation.schemaname}.${relation.relname}` : relation.relname;
 }
 
-/** A URL with its password hidden: secrets are never printed. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
-}
 
 function didYouMeanRelation(name: string, names: string[]): string | undefined {
   const match = closest(name, names);

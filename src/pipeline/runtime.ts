@@ -39,7 +39,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import zlib from 'node:zlib';
-import { ByteReader, ByteWriter, DefiniteError, SluiceError, type Row } from '../core/index.ts';
+import { ByteReader, ByteWriter, DefiniteError, redactUrl, SluiceError, type Row } from '../core/index.ts';
 import type { ZSet } from '../engine/index.ts';
 import { FileLog } from '../log/index.ts';
 import type { PersistMode } from '../log/index.ts';
@@ -50,7 +50,7 @@ import type { Sink, SinkTarget } from '../sinks/sink.ts';
 import { ViewStore } from '../sinks/store/index.ts';
 import { closest, inputValue, parsePipelineAsync, SqlError, typeLabel, type PipelineStatement, type SqlType } from '../sql/index.ts';
 import type { AppendOptions, AppendResult, ChangeEvent, ColumnInfo, PipelineHandle, ReadViewOptions, RelationInfo, SearchHitInfo, SearchSinkInfo, StatusReport } from './api.ts';
-import { Database, open as openDatabase, redactUrl, writeTables } from './database.ts';
+import { Database, open as openDatabase, writeTables } from './database.ts';
 import { decodePosition, encodePosition, reaches, recordsIn, type Frontier } from './position.ts';
 import { decodeTableRecord, encodeTableRecord, INSERT, recordIdempotencyKey } from './table-records.ts';
 
