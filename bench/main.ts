@@ -24,6 +24,7 @@ const benchmarks: Record<string, () => Promise<Benchmark>> = {
   sql: () => import('./sql.ts'),
   search: () => import('./search.ts'),
   pipeline: () => import('./pipeline.ts'),
+  postgres: () => import('./postgres.ts'),
 };
 
 function listing(): string {

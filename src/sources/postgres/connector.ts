@@ -40,6 +40,8 @@ export interface CaptureProgress {
 export interface CaptureOptions {
   persist?: PersistMode;
   onProgress?: (progress: CaptureProgress) => void;
+  /** Each record once durable in the log (for status and measuring). */
+  onAppend?: (record: SourceRecord) => void;
 }
 
 interface Relation {
@@ -101,7 +103,13 @@ export class PostgresCapture {
   }
 
   async #append(record: SourceRecord): Promise<void> {
-    await this.#log.append(this.topic, 0, [{ value: encodeSourceRecord(record) }], this.#options.persist ? { persist: this.#options.persist } : {});
+    await this.#appendAll([record]);
+  }
+
+  /** Records appended as one batch: all durable, or none. */
+  async #appendAll(records: SourceRecord[]): Promise<void> {
+    await this.#log.append(this.topic, 0, records.map((record) => ({ value: encodeSourceRecord(record) })), this.#options.persist ? { persist: this.#options.persist } : {});
+    for (const record of records) this.#options.onAppend?.(record);
   }
 
   async #createPublication(): Promise<void> {
@@ -168,12 +176,25 @@ export class PostgresCapture {
         return { table: i, ...change };
       });
       const record: SourceRecord = { kind: TRANSACTION, position: { lsn: formatLsn(endLsn), xid, time: String(time) }, tables, changes: out };
-      work = work.then(async () => {
-        await this.#append(record);
-        stream?.confirm(endLsn);
-        this.#options.onProgress?.({ phase: 'streaming', rows: out.length, lsn: formatLsn(endLsn) });
-      });
-      work.catch((error: Error) => (failure ??= error));
+      queued.push({ record, endLsn });
+      if (!flushing) {
+        flushing = true;
+        work = flush().finally(() => (flushing = false));
+        work.catch((error: Error) => (failure ??= error));
+      }
+    };
+    // Transactions that commit while an append is being made durable go together in the next
+    // append (one batch, one sync): a stream of small transactions is not one sync each.
+    const queued: Array<{ record: SourceRecord; endLsn: bigint }> = [];
+    let flushing = false;
+    const flush = async () => {
+      while (queued.length > 0) {
+        const batch = queued.splice(0, queued.length);
+        await this.#appendAll(batch.map((b) => b.record));
+        const last = batch.at(-1)!.endLsn;
+        stream?.confirm(last);
+        this.#options.onProgress?.({ phase: 'streaming', rows: batch.reduce((sum, b) => sum + b.record.changes.length, 0), lsn: formatLsn(last) });
+      }
     };
     type Pending = { relation: Relation; change: Omit<SourceChange, 'table'> };
     const rowOf = (relation: Relation, tuple: ColumnValue[], op: 1 | 2): Pending => {
