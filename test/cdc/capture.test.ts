@@ -21,7 +21,8 @@ let server: PostgresServer;
 let folder: string;
 
 before(async () => {
-  server = await startPostgres();
+  // A small logical_decoding_work_mem: large transactions stream (protocol 2) in segments.
+  server = await startPostgres({ settings: { logical_decoding_work_mem: "'64kB'" } });
   folder = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-capture-'));
   await server.query(`CREATE TABLE customers (id int PRIMARY KEY, name text)`);
   await server.query(`CREATE TABLE orders (id int PRIMARY KEY, customer_id int, amount numeric(10,2), note text)`);
@@ -133,6 +134,12 @@ test('snapshot, then every transaction whole and in order; a restart resumes exa
   await server.query(`DELETE FROM orders WHERE id BETWEEN 100 AND 199`);
   await server.query(`BEGIN; INSERT INTO customers VALUES (51, 'new'); INSERT INTO orders VALUES (30002, 51, 5, 'first'); COMMIT`);
   await server.query(`INSERT INTO orders SELECT g, 1, 1, NULL FROM generate_series(40000, 44999) g`);
+  // A streamed transaction with subtransactions: a rolled-back savepoint's rows must not appear.
+  await server.query(`BEGIN;
+    INSERT INTO orders SELECT g, 2, 2, NULL FROM generate_series(60000, 62999) g;
+    SAVEPOINT a; INSERT INTO orders SELECT g, 3, 3, NULL FROM generate_series(63000, 65999) g; ROLLBACK TO a;
+    SAVEPOINT b; INSERT INTO orders SELECT g, 4, 4, NULL FROM generate_series(66000, 68999) g; RELEASE b;
+    COMMIT`);
   records = await converge(log, capture.topic, 'after the changes', running);
   const multi = records.find((r) => r.kind === TRANSACTION && r.tables.length === 2)!;
   assert.deepEqual(multi.tables.map((t) => t.name).sort(), ['public.customers', 'public.orders']);

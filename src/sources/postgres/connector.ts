@@ -157,7 +157,10 @@ export class PostgresCapture {
   async #stream(startLsn: bigint, signal: AbortSignal): Promise<void> {
     // Transactions by xid while they arrive (protocol 2 streams large ones in segments).
     let current: { xid: number; changes: Array<{ relation: Relation; change: Omit<SourceChange, 'table'> }> } | undefined;
-    const streamed = new Map<number, Array<{ relation: Relation; change: Omit<SourceChange, 'table'> }>>();
+    // Streamed transactions by top-level xid; each change remembers the (sub)transaction that
+    // made it, since a subtransaction's abort discards just its changes.
+    const streamed = new Map<number, Array<{ relation: Relation; change: Omit<SourceChange, 'table'>; xid: number }>>();
+    let streaming: number | undefined;
     let failure: Error | undefined;
     let work = Promise.resolve();
     let stream: ReplicationStream | undefined;
@@ -231,31 +234,36 @@ export class PostgresCapture {
             if (current) commit(current.changes, message.endLsn, current.xid, message.commitTime);
             current = undefined;
             return;
+          case 'streamStart':
+            streaming = message.xid;
+            return;
+          case 'streamStop':
+            streaming = undefined;
+            return;
           case 'streamCommit': {
             commit(streamed.get(message.xid) ?? [], message.endLsn, message.xid, message.commitTime);
             streamed.delete(message.xid);
             return;
           }
-          case 'streamAbort':
+          case 'streamAbort': {
             if (message.subXid === message.xid) streamed.delete(message.xid);
-            return;
-          case 'truncate': {
-            const target = message.xid !== undefined ? (streamed.get(message.xid) ?? []) : current?.changes;
-            for (const oid of message.relationOids) {
-              const relation = this.#relations.get(oid);
-              if (relation && target) target.push({ relation, change: { op: TRUNCATE, row: [] } });
-            }
-            if (message.xid !== undefined) streamed.set(message.xid, target!);
+            else streamed.set(message.xid, (streamed.get(message.xid) ?? []).filter((entry) => entry.xid !== message.subXid));
             return;
           }
           default: {
-            const entries = changesOf(message);
+            let entries: Pending[] = [];
+            if (message.type === 'truncate') {
+              for (const oid of message.relationOids) {
+                const relation = this.#relations.get(oid);
+                if (relation) entries.push({ relation, change: { op: TRUNCATE, row: [] } });
+              }
+            } else entries = changesOf(message);
             if (entries.length === 0) return;
             const xid = (message as { xid?: number }).xid;
-            if (xid !== undefined) {
-              const list = streamed.get(xid) ?? [];
-              list.push(...entries);
-              streamed.set(xid, list);
+            if (xid !== undefined && streaming !== undefined) {
+              const list = streamed.get(streaming) ?? [];
+              for (const entry of entries) list.push({ ...entry, xid });
+              streamed.set(streaming, list);
             } else current?.changes.push(...entries);
           }
         }
