@@ -66,7 +66,7 @@ export interface StatusReport {
   /** Tables fed by appends (and, later, sources): their log topic, end, what is processed, lag. */
   tables: Array<{ name: string; topic: string; endOffset: number; processedOffset: number; lag: number; eventsAppended: number; rows: number }>;
   /** Change data capture sources (CREATE SOURCE): none until PostgreSQL and MySQL capture land. */
-  sources: Array<{ name: string; position: string; lag: number }>;
+  sources: Array<{ name: string; position: string; lag: number; error?: { code: string; message: string; hint?: string } }>;
   /** Each view's rows and the position (frontier) they reflect. */
   views: Array<{ name: string; rows: number; position: string; failure?: { code: string; message: string; hint?: string } }>;
   sinks: Array<{ name: string; kind: 'store' | 'search' | 'file'; view: string; step?: number; position?: string; file?: string }>;

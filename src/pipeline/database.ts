@@ -889,44 +889,68 @@ export class Database {
    * view's delta (those with no change are absent). `ops[i]` is 1 for an insert (an upsert on keyed
    * tables) and 2 for a delete (by key on keyed tables, else of one copy of the whole row).
    */
-  applyChanges(batches: ReadonlyArray<{ table: string; ops: ArrayLike<number>; rows: readonly Row[] }>): Map<string, ZSet> {
+  applyChanges(batches: ReadonlyArray<{ table: string; ops: ArrayLike<number>; rows: readonly Row[]; keep?: ReadonlyArray<readonly number[] | undefined> }>): Map<string, ZSet> {
     this.#checkOpen();
     const deltas = new Map<TableState, ZSet>();
     const pending = new Map<TableState, Map<string, Row | null>>();
+    /** Tables emptied earlier in these batches (op 3): their stored rows no longer count. */
+    const truncated = new Set<TableState>();
     const removedCopies = new Map<TableState, Map<string, number>>();
-    for (const { table, ops, rows } of batches) {
+    for (const { table, ops, rows, keep } of batches) {
       const state = this.#table(table);
       let delta = deltas.get(state);
       if (!delta) deltas.set(state, (delta = new ZSet()));
       const pk = state.schema.primaryKey;
       const key = keyOf(state.schema);
+      const stored = (k: string) => (truncated.has(state) ? undefined : state.rows.get(k));
+      const truncate = () => {
+        // Empty: whatever the table holds after the changes so far goes.
+        const emptied = truncated.has(state) ? new ZSet() : bagToZSet(state.rows).negate();
+        deltas.set(state, (delta = emptied));
+        truncated.add(state);
+        pending.set(state, new Map());
+        removedCopies.set(state, new Map());
+      };
       if (pk) {
-        let seen = pending.get(state);
-        if (!seen) pending.set(state, (seen = new Map()));
         for (let i = 0; i < rows.length; i++) {
-          const row = rows[i]!;
+          if (ops[i] === 3) {
+            truncate();
+            continue;
+          }
+          const seen = pending.get(state) ?? pending.set(state, new Map()).get(state)!;
+          let row = rows[i]!;
           const k = key(row);
-          const previous = seen.has(k) ? seen.get(k)! : (state.rows.get(k)?.row ?? null);
-          if (previous) delta.add(previous, -1);
+          const previous = seen.has(k) ? seen.get(k)! : (stored(k)?.row ?? null);
+          if (previous) delta!.add(previous, -1);
           if (ops[i] === 1) {
-            delta.add(row, 1);
+            // Columns the source did not send (unchanged TOAST values) keep the previous row's.
+            const kept = keep?.[i];
+            if (kept && previous) {
+              const merged: Value[] = [...row];
+              for (const c of kept) merged[c] = previous[c] ?? null;
+              row = merged;
+            }
+            delta!.add(row, 1);
             seen.set(k, row);
           } else seen.set(k, null);
         }
       } else {
-        let removed = removedCopies.get(state);
-        if (!removed) removedCopies.set(state, (removed = new Map()));
         for (let i = 0; i < rows.length; i++) {
+          if (ops[i] === 3) {
+            truncate();
+            continue;
+          }
+          const removed = removedCopies.get(state) ?? removedCopies.set(state, new Map()).get(state)!;
           const row = rows[i]!;
           if (ops[i] === 1) {
-            delta.add(row, 1);
+            delta!.add(row, 1);
             continue;
           }
           const k = key(row);
-          const existing = state.rows.get(k);
+          const existing = stored(k);
           const already = removed.get(k) ?? 0;
           if (existing && existing.count > already) {
-            delta.add(existing.row, -1);
+            delta!.add(existing.row, -1);
             removed.set(k, already + 1);
           }
         }

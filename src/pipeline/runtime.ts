@@ -39,7 +39,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import zlib from 'node:zlib';
-import { ByteReader, ByteWriter, DefiniteError, redactUrl, SluiceError, type Row } from '../core/index.ts';
+import { ByteReader, ByteWriter, DefiniteError, redactUrl, SluiceError, TransientError, type Row } from '../core/index.ts';
 import type { ZSet } from '../engine/index.ts';
 import { FileLog } from '../log/index.ts';
 import type { PersistMode } from '../log/index.ts';
@@ -53,6 +53,11 @@ import type { AppendOptions, AppendResult, ChangeEvent, ColumnInfo, PipelineHand
 import { Database, open as openDatabase, writeTables } from './database.ts';
 import { decodePosition, encodePosition, reaches, recordsIn, type Frontier } from './position.ts';
 import { decodeTableRecord, encodeTableRecord, INSERT, recordIdempotencyKey } from './table-records.ts';
+import { postgresConfig, type PostgresSourceConfig } from '../sources/postgres/config.ts';
+import { PostgresCapture } from '../sources/postgres/connector.ts';
+import type { ColumnMapping } from '../sources/postgres/schema.ts';
+import { describeTables } from '../sources/postgres/snapshot.ts';
+import { decodeSourceRecord, SNAPSHOT_END, SNAPSHOT_START, TRANSACTION, type SourceRecord } from '../sources/records.ts';
 
 export interface RuntimeOptions {
   /** The pipeline's SQL text. */
@@ -79,6 +84,20 @@ interface TableEntry {
   columns: string[];
   endOffset: number;
   appended: number;
+  /** Set when the topic is a CDC source's (records.ts), not a table's. */
+  source?: SourceInput;
+}
+
+/** A CREATE SOURCE … FROM POSTGRES: its capture, and its tables as Sluice tables. */
+interface SourceInput {
+  config: PostgresSourceConfig;
+  /** The source's `schema.table` → the Sluice table (`SOURCE.table`) and its column names. */
+  tables: Map<string, { name: string; columns: string[] }>;
+  capture?: Promise<void>;
+  controller?: AbortController;
+  /** The last transaction's position captured, and the capture's last error. */
+  lsn?: string;
+  error?: Error;
 }
 
 interface SinkEntry {
@@ -205,6 +224,22 @@ export class PipelineRuntime implements PipelineHandle {
       await log.createTopic(topic, { partitions: 1 });
       const [end] = await log.endOffsets(topic);
       tables.push({ name, topic, columns: schema.columns.map((c) => c.name), endOffset: end!, appended: 0 });
+    }
+    // Each source's tables, as PostgreSQL describes them now, and its topic.
+    for (const config of definition.sources) {
+      const described = await describeTables(config);
+      const input: SourceInput = { config, tables: new Map() };
+      for (const table of described) {
+        const name = `${config.name}.${table.name.split('.')[1]}`;
+        const text = createTableSql(name, table.columns);
+        const [statement] = await parsePipelineAsync(text, `source ${config.name}`);
+        db.runStatement(statement!, text, `source ${config.name}`);
+        input.tables.set(table.name, { name, columns: table.columns.map((c) => c.name) });
+      }
+      const topic = `source.${config.name}`;
+      await log.createTopic(topic, { partitions: 1 });
+      const [end] = await log.endOffsets(topic);
+      tables.push({ name: `\0source:${config.name}`, topic, columns: [], endOffset: end!, appended: 0, source: input });
     }
     // Tables from the checkpoint, when it matches this pipeline's tables and the log.
     let frontier: Frontier = new Map(tables.map((t) => [t.topic, 0]));
@@ -373,6 +408,7 @@ export class PipelineRuntime implements PipelineHandle {
   /** Reads the Idempotency-Keys of records not yet processed, so their retries are recognized. */
   async #scanKeys(): Promise<void> {
     for (const table of this.#tables.values()) {
+      if (table.source) continue;
       let offset = this.#frontier.get(table.topic) ?? 0;
       while (offset < table.endOffset) {
         const { records, nextOffset } = await this.#log.read(table.topic, 0, offset, { maxBytes: 8 << 20 });
@@ -393,6 +429,35 @@ export class PipelineRuntime implements PipelineHandle {
   start(): void {
     if (this.#loop) return;
     this.#loop = this.#follow();
+    for (const entry of this.#tables.values()) if (entry.source) this.#capture(entry, entry.source);
+  }
+
+  /** Runs a source's capture into its topic, retrying after connection failures, until close(). */
+  #capture(entry: TableEntry, source: SourceInput): void {
+    const controller = new AbortController();
+    source.controller = controller;
+    const capture = new PostgresCapture(source.config, this.#log, {
+      ...(this.#options.persist ? { persist: this.#options.persist } : {}),
+      onAppend: (record) => {
+        entry.endOffset++;
+        if (record.kind === TRANSACTION || record.kind === SNAPSHOT_END) source.lsn = String(record.position.lsn);
+        this.#appended = true;
+        this.#wake?.();
+      },
+    });
+    source.capture = (async () => {
+      for (let attempt = 0; !controller.signal.aborted; attempt++) {
+        try {
+          await capture.run(controller.signal);
+          return;
+        } catch (error) {
+          source.error = error as Error;
+          // A definite error (a problem on the server that needs fixing) is reported, not retried.
+          if (!(error instanceof TransientError)) return;
+          await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 500 * 2 ** attempt)).unref?.());
+        }
+      }
+    })();
   }
 
   async #follow(): Promise<void> {
@@ -474,7 +539,7 @@ export class PipelineRuntime implements PipelineHandle {
   async #step(target: Frontier | undefined): Promise<boolean> {
     const began = performance.now();
     const next = new Map(this.#frontier);
-    const batches: Array<{ table: string; ops: Uint8Array; rows: Row[] }> = [];
+    const batches: Batch[] = [];
     let budget = this.#options.maxStepBytes ?? 8 << 20;
     let events = 0;
     // Each step starts at the next table, so a busy table cannot starve the others of the budget.
@@ -487,9 +552,12 @@ export class PipelineRuntime implements PipelineHandle {
         const { records, nextOffset } = await this.#log.read(table.topic, 0, offset, { maxRecords: Math.min(limit - offset, 10_000), maxBytes: budget });
         for (const record of records) {
           if (record.offset >= limit) break;
-          const decoded = decodeTableRecord(record.value ?? new Uint8Array(), table.columns, `${table.topic} offset ${record.offset}`);
-          batches.push({ table: table.name, ops: decoded.ops, rows: decoded.rows });
-          events += decoded.rows.length;
+          if (table.source) events += sourceBatches(table.source, decodeSourceRecord(record.value ?? new Uint8Array(), `${table.topic} offset ${record.offset}`), batches);
+          else {
+            const decoded = decodeTableRecord(record.value ?? new Uint8Array(), table.columns, `${table.topic} offset ${record.offset}`);
+            batches.push({ table: table.name, ops: decoded.ops, rows: decoded.rows });
+            events += decoded.rows.length;
+          }
           budget -= record.value?.length ?? 0;
           offset = record.offset + 1;
         }
@@ -656,11 +724,13 @@ export class PipelineRuntime implements PipelineHandle {
       uptimeSeconds: Math.round((Date.now() - this.#startedAt) / 1000),
       steps: this.#steps,
       eventsProcessed: this.#eventsProcessed,
-      tables: [...this.#tables.values()].map((t) => {
+      tables: [...this.#tables.values()].filter((t) => !t.source).map((t) => {
         const processed = this.#frontier.get(t.topic) ?? 0;
         return { name: t.name, topic: t.topic, endOffset: t.endOffset, processedOffset: processed, lag: t.endOffset - processed, eventsAppended: t.appended, rows: this.#db.tableSize(t.name) };
       }),
-      sources: [],
+      sources: [...this.#tables.values()].flatMap((t) =>
+        t.source ? [{ name: t.source.config.name, position: t.source.lsn ?? '', lag: t.endOffset - (this.#frontier.get(t.topic) ?? 0), ...(t.source.error ? { error: errorInfo(t.source.error) } : {}) }] : [],
+      ),
       views: [...this.#views.values()].map((v) => {
         const failure = this.#db.viewInfo(v.name).failure;
         return { name: v.name, rows: this.#store.count(v.name), position, ...(failure ? { failure: errorInfo(failure) } : {}) };
@@ -679,12 +749,22 @@ export class PipelineRuntime implements PipelineHandle {
 
   relations(): RelationInfo[] {
     const out: RelationInfo[] = [];
-    for (const t of this.#tables.values()) {
-      const schema = this.#db.tableSchema(t.name)!;
-      out.push({ name: t.name, kind: 'table', columns: schema.columns.map((c) => ({ name: c.name, type: typeLabel(c.type) })), ...(schema.primaryKey ? { key: schema.primaryKey.map((i) => schema.columns[i]!.name) } : {}) });
+    for (const name of this.#tableNames()) {
+      const schema = this.#db.tableSchema(name)!;
+      out.push({ name, kind: 'table', columns: schema.columns.map((c) => ({ name: c.name, type: typeLabel(c.type) })), ...(schema.primaryKey ? { key: schema.primaryKey.map((i) => schema.columns[i]!.name) } : {}) });
     }
     for (const v of this.#views.values()) out.push({ name: v.name, kind: 'view', columns: v.columns.map((c) => ({ name: c.name, type: typeLabel(c.type) })) });
     return out;
+  }
+
+  /** Every table: those fed by appends, then the sources' tables. */
+  #tableNames(): string[] {
+    const names: string[] = [];
+    for (const t of this.#tables.values()) {
+      if (t.source) for (const table of t.source.tables.values()) names.push(table.name);
+      else names.push(t.name);
+    }
+    return names;
   }
 
   searchSinks(): SearchSinkInfo[] {
@@ -696,7 +776,7 @@ export class PipelineRuntime implements PipelineHandle {
     const position = encodePosition(this.#frontier);
     const view = this.#views.get(name);
     if (!view) {
-      if (this.#tables.has(name)) return { rows: this.#readTable(name, options), position };
+      if (this.#tableNames().includes(name)) return { rows: this.#readTable(name, options), position };
       throw this.#unknown(name, 'view');
     }
     const info = this.#db.viewInfo(name);
@@ -767,7 +847,10 @@ export class PipelineRuntime implements PipelineHandle {
   async append(table: string, rows: readonly unknown[], options: AppendOptions = {}): Promise<AppendResult> {
     this.#checkOpen();
     const entry = this.#tables.get(table);
-    if (!entry) throw this.#unknown(table, 'table');
+    if (!entry || entry.source) {
+      if (this.#tableNames().includes(table)) throw new DefiniteError('relation_unknown', `table "${table}" is a source's: it changes only through its database`, 'append to a table declared with CREATE TABLE');
+      throw this.#unknown(table, 'table');
+    }
     if (!Array.isArray(rows) || rows.length === 0) throw new DefiniteError('body_invalid', 'no rows to append', 'send a JSON object, an array of objects, or NDJSON (one object per line)');
     const key = options.idempotencyKey;
     if (key !== undefined) {
@@ -878,7 +961,7 @@ export class PipelineRuntime implements PipelineHandle {
   }
 
   #unknown(name: string, what: 'view' | 'table' | 'search'): DefiniteError {
-    const names = what === 'search' ? [...this.#searchSinks.keys()] : what === 'table' ? [...this.#tables.keys()] : [...this.#views.keys(), ...this.#tables.keys()];
+    const names = what === 'search' ? [...this.#searchSinks.keys()] : what === 'table' ? [...this.#tables.values()].filter((t) => !t.source).map((t) => t.name) : [...this.#views.keys(), ...this.#tableNames()];
     const match = closest(name, names);
     const noun = what === 'search' ? 'search index' : what === 'table' ? 'table' : 'view';
     return new DefiniteError('relation_unknown', `${noun} "${name}" does not exist`, match ? `did you mean "${match}"?` : names.length ? `the ${noun}s are: ${names.join(', ')}` : `the pipeline declares no ${noun}`);
@@ -893,6 +976,8 @@ export class PipelineRuntime implements PipelineHandle {
     if (this.#closing) return;
     this.#closing = true;
     this.#state = 'stopping';
+    for (const entry of this.#tables.values()) entry.source?.controller?.abort();
+    for (const entry of this.#tables.values()) await entry.source?.capture;
     this.#wake?.();
     await this.#loop;
     for (const waiter of this.#waiters) {
@@ -922,6 +1007,7 @@ export class PipelineRuntime implements PipelineHandle {
 // ---------------------------------------------------------------------------------------------
 
 interface Definition {
+  sources: PostgresSourceConfig[];
   tables: Array<Extract<PipelineStatement, { kind: 'postgres' }>>;
   views: Array<Extract<PipelineStatement, { kind: 'postgres' }>>;
   viewTexts: Map<string, string>;
@@ -931,17 +1017,29 @@ interface Definition {
 /** Splits a pipeline file into tables, views and sinks, refusing what the runtime cannot run. */
 async function loadDefinition(text: string, file: string): Promise<Definition> {
   const statements = await parsePipelineAsync(text, file);
-  const definition: Definition = { tables: [], views: [], viewTexts: new Map(), sinks: [] };
+  const definition: Definition = { sources: [], tables: [], views: [], viewTexts: new Map(), sinks: [] };
   const names = new Set<string>();
   const refuse = (offset: number, code: string, what: string, hint?: string) => new SqlError(code, file, text, offset, what, hint);
   for (const statement of statements) {
     if (statement.kind === 'createSource') {
-      throw refuse(statement.span.offset, 'not_built', `CREATE SOURCE … FROM ${statement.connector.toUpperCase()} ('${redactUrl(statement.url)}') is not built yet: change data capture arrives with the next releases`, 'declare a CREATE TABLE and feed it with POST /v1/tables/NAME/events for now');
+      if (statement.connector !== 'postgres') {
+        throw refuse(statement.span.offset, 'not_built', `CREATE SOURCE … FROM ${statement.connector.toUpperCase()} ('${redactUrl(statement.url)}') is not built yet`, 'PostgreSQL sources work; for others, declare a CREATE TABLE and feed it with POST /v1/tables/NAME/events');
+      }
+      let config: PostgresSourceConfig;
+      try {
+        config = postgresConfig(statement.name, statement.url, statement.options);
+      } catch (error) {
+        if (error instanceof DefiniteError) throw refuse(statement.span.offset, error.code, error.message, error.hint);
+        throw error;
+      }
+      definition.sources.push(config);
+      for (const table of config.tables) names.add(`${config.name}.${table.name}`);
+      continue;
     }
     if (statement.kind === 'drop') throw refuse(statement.span.offset, 'sql_unsupported', 'a pipeline file declares what exists: DROP has no place in it', 'remove the statement (and the object it names)');
     if (statement.kind === 'createSink') {
       const view = statement.from.join('.');
-      if (!definition.viewTexts.has(view) && !definition.tables.some((t) => tableName(t) === view)) {
+      if (!definition.viewTexts.has(view) && !definition.tables.some((t) => tableName(t) === view) && !names.has(view)) {
         const match = closest(view, [...names]);
         throw refuse(statement.span.offset, 'sql_relation', `sink ${statement.name} reads "${view}", which is not declared before it`, match ? `did you mean "${match}"?` : 'declare the view (or table) before the sink');
       }
@@ -1093,4 +1191,49 @@ function quoteLiteral(value: string): string {
 
 function round(ms: number): number {
   return Math.round(ms * 100) / 100;
+}
+
+type Batch = { table: string; ops: Uint8Array; rows: Row[]; keep?: Array<number[] | undefined> };
+
+/** A source record as table batches (Database.applyChanges); returns the changes it holds. */
+function sourceBatches(source: SourceInput, record: SourceRecord, batches: Batch[]): number {
+  if (record.kind === SNAPSHOT_START) {
+    // A snapshot starts (again): the source's tables are emptied first.
+    for (const table of source.tables.values()) batches.push({ table: table.name, ops: Uint8Array.of(3), rows: [[]] });
+    return 0;
+  }
+  // Consecutive changes to one table go in one batch.
+  let last: { batch: Batch; ops: number[] } | undefined;
+  const flush = () => {
+    if (last) last.batch.ops = Uint8Array.from(last.ops);
+  };
+  for (const change of record.changes) {
+    const described = record.tables[change.table]!;
+    const table = source.tables.get(described.name);
+    if (!table) continue; // a table this pipeline does not read
+    const written = described.columns.map(([name]) => name);
+    const same = written.length === table.columns.length && written.every((c, i) => c === table.columns[i]);
+    const map = same ? undefined : table.columns.map((c) => written.indexOf(c));
+    const row: Row = map ? map.map((j) => (j < 0 ? null : (change.row[j] ?? null))) : change.row;
+    const keep = change.unchanged?.map((j) => (map ? map.indexOf(j) : j)).filter((j) => j >= 0);
+    if (!last || last.batch.table !== table.name) {
+      flush();
+      const batch: Batch = { table: table.name, ops: new Uint8Array(), rows: [] };
+      batches.push(batch);
+      last = { batch, ops: [] };
+    }
+    last.ops.push(change.op);
+    last.batch.rows.push(row);
+    if (keep && keep.length > 0) (last.batch.keep ??= [])[last.batch.rows.length - 1] = keep;
+  }
+  flush();
+  return record.changes.length;
+}
+
+/** CREATE TABLE for a source table, from its columns as PostgreSQL describes them. */
+function createTableSql(name: string, columns: ColumnMapping[]): string {
+  const quote = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
+  const key = columns.filter((c) => c.key).map((c) => quote(c.name));
+  const qualified = name.split('.').map(quote).join('.');
+  return `CREATE TABLE ${qualified} (${columns.map((c) => `${quote(c.name)} ${typeLabel(c.type)}`).join(', ')}${key.length ? `, PRIMARY KEY (${key.join(', ')})` : ''})`;
 }

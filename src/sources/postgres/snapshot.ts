@@ -90,3 +90,33 @@ export async function* readSnapshot(config: PostgresSourceConfig, snapshotName: 
     await client.end().catch(() => {});
   }
 }
+
+/** The source's tables as PostgreSQL describes them now: columns in order, types, primary key. */
+export async function describeTables(config: PostgresSourceConfig): Promise<Array<{ name: string; columns: ColumnMapping[] }>> {
+  const client = new pg.Client({ connectionString: config.url });
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new DefiniteError('pg_connect', `source ${config.name}: cannot connect to ${config.displayUrl}: ${(error as Error).message}`, 'the pipeline needs the source database to read its tables\' columns: check the URL and that PostgreSQL runs');
+  }
+  try {
+    const out: Array<{ name: string; columns: ColumnMapping[] }> = [];
+    for (const table of config.tables) {
+      const qualified = `"${table.schema}"."${table.name}"`;
+      const exists = (await client.query(`SELECT to_regclass($1) AS oid`, [qualified])).rows[0].oid;
+      if (!exists) throw new DefiniteError('pg_table_missing', `source ${config.name}: table ${table.schema}.${table.name} does not exist`, 'create it, or remove it from WITH (tables = …)');
+      const rows = (
+        await client.query(
+          `SELECT a.attname AS name, a.atttypid AS type, a.atttypmod AS modifier,
+                  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary AND a.attnum = ANY(i.indkey)) AS key
+             FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+          [qualified],
+        )
+      ).rows as Array<{ name: string; type: number; modifier: number; key: boolean }>;
+      out.push({ name: `${table.schema}.${table.name}`, columns: rows.map((r) => mapColumn({ key: r.key, name: r.name, typeOid: Number(r.type), typeModifier: Number(r.modifier) })) });
+    }
+    return out;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
