@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { compilePipe } from '../pipe/index.ts';
 import { open } from '../pipeline/database.ts';
 import { SluiceError } from '../core/index.ts';
-import { loadParser } from '../sql/index.ts';
+import { loadParser, parsePipelineAsync } from '../sql/index.ts';
 
 export async function checkCommand(args: string[]): Promise<number> {
   try {
@@ -54,5 +54,31 @@ async function check(args: string[]): Promise<number> {
   }
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
   process.stdout.write(`\n${file}: valid — ${plural(count('table'), 'table')}, ${plural(count('view'), 'view')}, ${plural(count('source'), 'source')}, ${plural(count('sink'), 'sink')}\n`);
-  return 0;
+  return (await preflightSources(text, file)) ? 0 : 1;
+}
+
+/** Runs each PostgreSQL source's preflight and prints what it found; false when one cannot run. */
+async function preflightSources(text: string, file: string): Promise<boolean> {
+  const { postgresConfig } = await import('../sources/postgres/config.ts');
+  const { preflight } = await import('../sources/postgres/preflight.ts');
+  let ready = true;
+  for (const statement of await parsePipelineAsync(text, file)) {
+    if (statement.kind !== 'createSource' || statement.connector !== 'postgres') continue;
+    try {
+      const config = postgresConfig(statement.name, statement.url, statement.options);
+      const report = await preflight(config);
+      if (report.problems.length === 0) {
+        const creates = [report.publicationExists ? '' : `publication ${config.publication}`, report.slotExists ? '' : `slot ${config.slot}`].filter(Boolean);
+        process.stdout.write(`preflight ${statement.name}: ready (PostgreSQL ${report.serverVersion}${creates.length ? `; will create ${creates.join(' and ')}` : ''})\n`);
+      } else {
+        ready = false;
+        process.stdout.write(`preflight ${statement.name}: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} to fix on the server\n${report.problems.map((p) => `  - ${p.message}: ${p.fix}\n`).join('')}`);
+      }
+    } catch (error) {
+      ready = false;
+      const hint = error instanceof SluiceError && error.hint ? ` (${error.hint})` : '';
+      process.stdout.write(`preflight ${statement.name}: ${(error as Error).message}${hint}\n`);
+    }
+  }
+  return ready;
 }

@@ -323,7 +323,7 @@ export class Database {
       if (statement.kind === 'createSource') {
         const tables = (statement.options.get('tables') ?? '').split(',').map((t) => t.trim()).filter(Boolean);
         sources.set(statement.name, tables);
-        entries.push({ kind: 'source', name: statement.name, detail: `${statement.connector.toUpperCase()} ${redactUrl(statement.url)}${tables.length ? ` tables ${tables.join(', ')}` : ''}`, note: `not checked yet: preflight and the tables' columns come with the ${statement.connector === 'file' ? 'file' : statement.connector === 'postgres' ? 'PostgreSQL' : 'MySQL'} connector` });
+        entries.push({ kind: 'source', name: statement.name, detail: `${statement.connector.toUpperCase()} ${redactUrl(statement.url)}${tables.length ? ` tables ${tables.join(', ')}` : ''}`, note: statement.connector === 'postgres' ? 'sluice check connects to it for the preflight, below' : `not checked yet: the ${statement.connector === 'file' ? 'file' : 'MySQL'} connector is not built` });
         continue;
       }
       if (statement.kind === 'createSink') {

@@ -85,3 +85,27 @@ test('a slot another consumer is reading is reported with that process', async (
     await stream.close();
   }
 });
+
+test('sluice check runs each PostgreSQL source\'s preflight: ready, problems, or unreachable (password hidden)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join, resolve } = await import('node:path');
+  const sluice = resolve(import.meta.dirname, '../../bin/sluice.js');
+  const folder = mkdtempSync(join(tmpdir(), 'sluice-check-'));
+  const check = (url: string) => {
+    const file = join(folder, `p${Math.random().toString(36).slice(2)}.sql`);
+    writeFileSync(file, `CREATE SOURCE shop FROM POSTGRES '${url}' WITH (tables = 'public.orders');\n`);
+    return spawnSync(process.execPath, [sluice, 'check', file], { encoding: 'utf8', timeout: 30_000 });
+  };
+  const ready = check(logical.url('postgres'));
+  assert.equal(ready.status, 0, ready.stdout + ready.stderr);
+  assert.match(ready.stdout, /preflight shop: ready \(PostgreSQL 15\.\d+[^;]*; will create publication sluice_shop and slot sluice_shop\)/);
+  const replicaCheck = check(replica.url('postgres'));
+  assert.equal(replicaCheck.status, 1);
+  assert.match(replicaCheck.stdout, /preflight shop: \d+ problems? to fix on the server\n  - wal_level is 'replica': set wal_level = logical/);
+  const unreachable = check('postgres://cdc:s3cret@127.0.0.1:1/shop');
+  assert.equal(unreachable.status, 1);
+  assert.match(unreachable.stdout, /preflight shop: source shop: cannot connect to postgres:\/\/cdc:\*\*\*@127\.0\.0\.1:1\/shop/);
+  assert.doesNotMatch(unreachable.stdout + unreachable.stderr, /s3cret/);
+});
