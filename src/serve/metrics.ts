@@ -102,6 +102,9 @@ export function formatMetrics(status: StatusReport, http: HttpMetrics, changeStr
   out.family('sluice_table_lag_records', 'gauge', 'Records in a table\'s log topic not yet processed.', tables.map((t) => [{ table: t.name }, t.lag]));
   out.family('sluice_table_rows', 'gauge', 'Rows in a table.', tables.map((t) => [{ table: t.name }, t.rows]));
 
+  out.family('sluice_source_lag_records', 'gauge', 'Records a source captured into the log that the views have not processed yet.', status.sources.map((s) => [{ source: s.name }, s.lag]));
+  out.family('sluice_source_failed', 'gauge', '1 when a source\'s capture stopped on an error (see GET /v1/status for why).', status.sources.map((s) => [{ source: s.name }, s.error ? 1 : 0]));
+
   out.family('sluice_view_rows', 'gauge', 'Rows in a view.', status.views.map((v) => [{ view: v.name }, v.rows]));
   out.family('sluice_view_failed', 'gauge', '1 when a view has no current result (see GET /v1/status for why).', status.views.map((v) => [{ view: v.name }, v.failure ? 1 : 0]));
 

@@ -77,6 +77,8 @@ test('views over a PostgreSQL source equal the same queries on PostgreSQL, throu
     const [source] = runtime.status().sources;
     assert.equal(source!.name, 'shop');
     assert.match(source!.position, /^[0-9A-F]+\/[0-9A-F]+$/);
+    const { formatMetrics, HttpMetrics } = await import('../../src/serve/metrics.ts');
+    assert.match(formatMetrics(runtime.status(), new HttpMetrics(), 0), /\nsluice_source_lag_records\{source="shop"\} \d+\n/);
   } finally {
     await runtime.close();
   }
