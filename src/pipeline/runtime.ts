@@ -433,7 +433,7 @@ export class PipelineRuntime implements PipelineHandle {
   }
 
   /** Runs a source's capture into its topic, retrying after connection failures, until close(). */
-  #capture(entry: TableEntry, source: SourceInput): void {
+  #capture(entry: TableEntry, source: SourceInput): PostgresCapture {
     const controller = new AbortController();
     source.controller = controller;
     const capture = new PostgresCapture(source.config, this.#log, {
@@ -458,6 +458,7 @@ export class PipelineRuntime implements PipelineHandle {
         }
       }
     })();
+    return capture;
   }
 
   async #follow(): Promise<void> {
@@ -498,6 +499,19 @@ export class PipelineRuntime implements PipelineHandle {
   /** Processes everything appended so far (sluice run), then checkpoints. */
   async runToEnd(): Promise<void> {
     if (this.#loop) throw new DefiniteError('internal', 'runToEnd() while the loop follows the log');
+    // Sources first capture everything their database has committed so far.
+    for (const entry of this.#tables.values()) {
+      if (!entry.source) continue;
+      const capture = this.#capture(entry, entry.source);
+      try {
+        await Promise.race([capture.caughtUp(), entry.source.capture!.then(() => {
+          throw entry.source!.error ?? new DefiniteError('pg_capture_stopped', `source ${entry.source!.config.name}: the capture stopped before catching up`);
+        })]);
+      } finally {
+        entry.source.controller!.abort();
+        await entry.source.capture;
+      }
+    }
     const target: Frontier = new Map([...this.#tables.values()].map((t) => [t.topic, t.endOffset]));
     const start = recordsIn(this.#frontier);
     const total = recordsIn(target) - start;

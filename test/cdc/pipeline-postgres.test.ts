@@ -93,4 +93,15 @@ test('views over a PostgreSQL source equal the same queries on PostgreSQL, throu
   } finally {
     await runtime.close();
   }
+  // sluice run: captures everything committed so far, processes it, and stops — the views are
+  // exact when it returns, without waiting.
+  await server.query(`INSERT INTO orders SELECT g, 3, 7, NULL FROM generate_series(300000, 300999) g`);
+  await server.query(`UPDATE customers SET country = 'PT' WHERE id = 3`);
+  runtime = await PipelineRuntime.open({ text: pipeline(), file: 'shop.sql', data });
+  try {
+    await runtime.runToEnd();
+    assert.deepEqual(actual(runtime, 'by_country'), await expected(QUERY));
+  } finally {
+    await runtime.close();
+  }
 });

@@ -57,12 +57,45 @@ export class PostgresCapture {
   readonly #relations = new Map<number, Relation>();
   /** The commit LSN of the last transaction in the log (what PostgreSQL may be told). */
   #logged = 0n;
+  /** Sync markers asked for (caughtUp) and not yet seen in the stream, by token. */
+  readonly #syncs = new Map<string, () => void>();
+  /** Resolves once every transaction received so far is durable in the log. */
+  #drained: () => Promise<void> = () => Promise.resolve();
+  #streamingSince: Promise<void> | undefined;
+  #streamingStarted: (() => void) | undefined;
 
   constructor(config: PostgresSourceConfig, log: Log, options: CaptureOptions = {}) {
     this.#config = config;
     this.#log = log;
     this.#options = options;
     this.topic = `source.${config.name}`;
+  }
+
+  /**
+   * Resolves once everything committed in PostgreSQL before the call is durable in the log (a
+   * non-transactional logical decoding message marks the point: transactions committed before it
+   * stream before it). `sluice run` uses it to capture "everything available now".
+   */
+  async caughtUp(timeoutMs = 120_000): Promise<void> {
+    this.#streamingSince ??= new Promise((resolve) => (this.#streamingStarted = resolve));
+    await this.#streamingSince;
+    const token = `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    const seen = new Promise<void>((resolve) => this.#syncs.set(token, resolve));
+    const client = new pg.Client({ connectionString: this.#config.url });
+    await client.connect();
+    try {
+      await client.query(`SELECT pg_logical_emit_message(false, 'sluice.sync', $1)`, [token]);
+    } finally {
+      await client.end().catch(() => {});
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([seen, new Promise((_, reject) => (timer = setTimeout(() => reject(new DefiniteError('pg_sync_timeout', `source ${this.#config.name}: did not catch up with PostgreSQL within ${timeoutMs / 1000} s`, 'check the source in GET /v1/status')), timeoutMs)))]);
+    } finally {
+      clearTimeout(timer);
+      this.#syncs.delete(token);
+    }
+    await this.#drained();
   }
 
   /** Captures until `signal` aborts; rejects on an error that retrying would not cure. */
@@ -234,6 +267,10 @@ export class PostgresCapture {
             if (current) commit(current.changes, message.endLsn, current.xid, message.commitTime);
             current = undefined;
             return;
+          case 'message': {
+            if (message.prefix === 'sluice.sync') this.#syncs.get(Buffer.from(message.content).toString())?.();
+            return;
+          }
           case 'streamStart':
             streaming = message.xid;
             return;
@@ -274,6 +311,12 @@ export class PostgresCapture {
     let ended: (error: Error) => void;
     const done = new Promise<Error>((resolve) => (ended = resolve));
     stream = await ReplicationStream.start({ url: this.#config.url, slot: this.#config.slot, publication: this.#config.publication, startLsn, onMessage, onError: (error) => ended(error) });
+    this.#drained = async () => {
+      while (flushing || queued.length > 0) await work.catch(() => {});
+      if (failure) throw failure;
+    };
+    if (this.#streamingStarted) this.#streamingStarted();
+    else this.#streamingSince = Promise.resolve();
     const abort = () => ended(new Error('aborted'));
     signal.addEventListener('abort', abort, { once: true });
     const poll = setInterval(() => {

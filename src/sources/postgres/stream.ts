@@ -74,7 +74,7 @@ export class ReplicationStream {
         client.connection.once('errorMessage', (error: Error) => reject(error));
       });
       const publication = options.publication.replaceAll("'", "''");
-      const command = `START_REPLICATION SLOT ${quoteIdentifier(options.slot)} LOGICAL ${formatLsn(options.startLsn)} (proto_version '2', streaming 'on', publication_names '${quoteIdentifier(publication)}')`;
+      const command = `START_REPLICATION SLOT ${quoteIdentifier(options.slot)} LOGICAL ${formatLsn(options.startLsn)} (proto_version '2', streaming 'on', messages 'true', publication_names '${quoteIdentifier(publication)}')`;
       // The query stays active while the stream runs; its end (or failure) is the stream's.
       client.query(command).catch((error: Error) => stream.#fail(error));
       try {
