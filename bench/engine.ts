@@ -29,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Row } from '../src/core/index.ts';
 import { formatNumber, printTable, round, progress } from './format.ts';
+import { integerOption } from './options.ts';
 
 export const description = 'the dataflow engine: join+aggregate, distinct and top-k under loads, single-row updates and batches, against @tanstack/db-ivm and @electric-sql/d2ts';
 
@@ -1137,23 +1138,18 @@ function parseSettings(args: string[]): { settings: Settings; child?: { engine: 
     strict: true,
   });
   const scale = values.quick ? 10 : 1;
-  const number = (name: string, given: string | undefined, fallback: number, minimum = 1) => {
-    const value = given === undefined ? fallback : Number(given);
-    if (!Number.isSafeInteger(value) || value < minimum) throw new Error(`--${name} must be an integer ≥ ${minimum}, not ${given}`);
-    return value;
-  };
-  const updates = number('updates', values.updates, 100_000 / scale);
+  const updates = integerOption('updates', values.updates, 100_000 / scale);
   const settings: Settings = {
-    orders: number('orders', values.orders, 1_000_000 / scale),
-    customers: number('customers', values.customers, 100_000 / scale),
+    orders: integerOption('orders', values.orders, 1_000_000 / scale),
+    customers: integerOption('customers', values.customers, 100_000 / scale),
     updates,
-    warmup: number('warmup', values.warmup, Math.max(100, updates / 100), 0),
-    batches: number('batches', values.batches, 100 / scale),
-    batchSize: number('batch-size', values['batch-size'], 1_000),
-    seed: number('seed', values.seed, 0, 0),
+    warmup: integerOption('warmup', values.warmup, Math.max(100, updates / 100), 0),
+    batches: integerOption('batches', values.batches, 100 / scale),
+    batchSize: integerOption('batch-size', values['batch-size'], 1_000),
+    seed: integerOption('seed', values.seed, 0, 0),
     engines: values.engines.split(',') as EngineName[],
     workloads: values.workloads.split(',') as Workload[],
-    heapMegabytes: number('heap-mb', values['heap-mb'], 16384),
+    heapMegabytes: integerOption('heap-mb', values['heap-mb'], 16384),
     cpuProfileDir: values['cpu-prof'],
     quick: values.quick,
     d2tsAsPublished: values['d2ts-as-published'],

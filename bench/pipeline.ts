@@ -36,6 +36,7 @@ import { decodePosition, recordsIn } from '../src/pipeline/position.ts';
 import type { SqlType } from '../src/sql/index.ts';
 import { SearchIndex } from '../src/sinks/search/index.ts';
 import { formatNumber, printTable, round, progress as writeProgress } from './format.ts';
+import { positiveOption } from './options.ts';
 import { catalog, customerObjects, events, ndjson, orderObjects, orders, products, queries, type Order } from './pipeline-data.ts';
 import { prng } from './random.ts';
 import { productsTarget } from './search.ts';
@@ -89,28 +90,23 @@ function parseSettings(args: string[]): Settings {
     strict: true,
   });
   const quick = values.quick;
-  const number = (name: string, given: string | undefined, fallback: number) => {
-    const value = given === undefined ? fallback : Number(given);
-    if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number, not ${given}`);
-    return value;
-  };
   const chosen = (values.parts ?? parts.join(',')).split(',').map((p) => p.trim());
   for (const p of chosen) if (!(parts as readonly string[]).includes(p)) throw new Error(`--parts takes ${parts.join(', ')}; not "${p}"`);
   return {
     quick,
     parts: new Set(chosen as Part[]),
-    seconds: number('seconds', values.seconds, quick ? 1 : 3),
-    clients: number('clients', values.clients, 8),
-    customers: number('customers', values.customers, quick ? 2_000 : 10_000),
-    orders: number('orders', values.orders, quick ? 50_000 : 500_000),
-    batch: number('batch', values.batch, 10_000),
-    rate: number('rate', values.rate, 10_000),
-    latencyBatch: number('latency-batch', values['latency-batch'], 10),
-    latencySeconds: number('latency-seconds', values['latency-seconds'], quick ? 2 : 10),
-    products: number('products', values.products, quick ? 50_000 : 1_000_000),
-    searchSeconds: number('search-seconds', values['search-seconds'], quick ? 60 : 150),
-    queries: number('queries', values.queries, quick ? 300 : 2_000),
-    seed: number('seed', values.seed, 20240601),
+    seconds: positiveOption('seconds', values.seconds, quick ? 1 : 3),
+    clients: positiveOption('clients', values.clients, 8),
+    customers: positiveOption('customers', values.customers, quick ? 2_000 : 10_000),
+    orders: positiveOption('orders', values.orders, quick ? 50_000 : 500_000),
+    batch: positiveOption('batch', values.batch, 10_000),
+    rate: positiveOption('rate', values.rate, 10_000),
+    latencyBatch: positiveOption('latency-batch', values['latency-batch'], 10),
+    latencySeconds: positiveOption('latency-seconds', values['latency-seconds'], quick ? 2 : 10),
+    products: positiveOption('products', values.products, quick ? 50_000 : 1_000_000),
+    searchSeconds: positiveOption('search-seconds', values['search-seconds'], quick ? 60 : 150),
+    queries: positiveOption('queries', values.queries, quick ? 300 : 2_000),
+    seed: positiveOption('seed', values.seed, 20240601),
     directory: values.dir,
     cpuProf: values['cpu-prof'] ? path.resolve(values['cpu-prof']) : undefined,
   };

@@ -27,6 +27,7 @@ import { parseLsn } from '../src/sources/postgres/pgoutput.ts';
 import { SNAPSHOT_END, TRANSACTION, type SourceRecord } from '../src/sources/records.ts';
 import { startPostgres, type PostgresServer } from '../test/services/postgres.ts';
 import { formatNumber, printTable, progress } from './format.ts';
+import { integerOption, positiveOption } from './options.ts';
 
 export const description = 'PostgreSQL change data capture: snapshot and streaming rows/s and commit-to-log latency, against pg_recvlogical';
 
@@ -41,10 +42,10 @@ function settingsFrom(args: string[]): Settings {
   const { values } = parseArgs({ args, options: { quick: { type: 'boolean', default: false }, rows: { type: 'string' }, changes: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' } }, allowPositionals: true });
   const quick = values.quick;
   return {
-    rows: Number(values.rows ?? (quick ? 100_000 : 1_000_000)),
-    changes: Number(values.changes ?? (quick ? 60_000 : 300_000)),
-    rate: Number(values.rate ?? 5000),
-    seconds: Number(values.seconds ?? (quick ? 2 : 5)),
+    rows: integerOption('rows', values.rows, quick ? 100_000 : 1_000_000),
+    changes: integerOption('changes', values.changes, quick ? 60_000 : 300_000),
+    rate: integerOption('rate', values.rate, 5000),
+    seconds: positiveOption('seconds', values.seconds, quick ? 2 : 5),
   };
 }
 

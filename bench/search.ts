@@ -38,6 +38,7 @@ import { Decimal, type Row } from '../src/core/index.ts';
 import type { SqlType } from '../src/sql/index.ts';
 import { SearchIndex } from '../src/sinks/search/index.ts';
 import { formatNumber, printTable, round, progress } from './format.ts';
+import { integerOption } from './options.ts';
 
 export const description = 'the search index sink: indexing and ranked queries over 1,000,000 products, against a plain SQLite FTS5 table';
 
@@ -215,16 +216,11 @@ function parseSettings(args: string[]): Settings {
     },
     strict: true,
   });
-  const number = (name: string, given: string | undefined, fallback: number) => {
-    const value = given === undefined ? fallback : Number(given);
-    if (!Number.isSafeInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer, not ${given}`);
-    return value;
-  };
   return {
-    products: number('products', values.products, values.quick ? 50_000 : 1_000_000),
-    queries: number('queries', values.queries, values.quick ? 500 : 4_000),
-    batch: number('batch', values.batch, values.quick ? 5_000 : 10_000),
-    seed: number('seed', values.seed, 20240601),
+    products: integerOption('products', values.products, values.quick ? 50_000 : 1_000_000),
+    queries: integerOption('queries', values.queries, values.quick ? 500 : 4_000),
+    batch: integerOption('batch', values.batch, values.quick ? 5_000 : 10_000),
+    seed: integerOption('seed', values.seed, 20240601),
     directory: values.dir,
     optimize: values.optimize,
     quick: values.quick,

@@ -35,6 +35,7 @@ import { parsePipelineAsync } from '../src/sql/index.ts';
 import { appliesTo, matchesExpected, resultValues, type SltRecord } from '../src/cli/slt/format.ts';
 import { findSltFiles, loadSltFile, runSltFiles, testsToRun, type SltFile, type SltFileResult } from '../src/cli/slt/runner.ts';
 import { formatNumber, printTable, round, progress } from './format.ts';
+import { integerOption } from './options.ts';
 
 export const description = 'SQL: parse/plan/lower a pipeline of 100 views, and run the sqllogictest corpus, against SQLite (node:sqlite)';
 
@@ -340,15 +341,10 @@ function parseSettings(args: string[]): Settings {
     },
     strict: true,
   });
-  const number = (name: string, given: string | undefined, fallback: number) => {
-    const value = given === undefined ? fallback : Number(given);
-    if (!Number.isSafeInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer, not ${given}`);
-    return value;
-  };
   return {
-    repeats: number('repeats', values.repeats, values.quick ? 3 : 15),
+    repeats: integerOption('repeats', values.repeats, values.quick ? 3 : 15),
     warmups: values.quick ? 2 : 5,
-    views: number('views', values.views, 100),
+    views: integerOption('views', values.views, 100),
     sltDirectory: path.resolve(values['slt-dir']),
     slt: !values['no-slt'],
     oneShot: !values['no-one-shot'],
