@@ -244,28 +244,38 @@ export class Database {
     this.#checkOpen();
     const state = this.#table(table);
     const delta = new ZSet();
-    const pk = state.schema.primaryKey;
+    const key = keyOf(state.schema);
     const removed = new Map<string, number>();
-    rows.forEach((object, i) => {
-      let k: string;
-      if (pk) {
-        const keyRow: Value[] = state.schema.columns.map(() => null);
-        for (const index of pk) {
-          const column = state.schema.columns[index]!;
-          if (!(column.name in object)) throw new DefiniteError('row_invalid', `row ${i}: the key column "${column.name}" is missing`, `deleting from a keyed table needs its key: ${pk.map((p) => state.schema.columns[p]!.name).join(', ')}`);
-          keyRow[index] = fromJs(object[column.name], column.type, i, column.name);
-        }
-        k = encodeKey(keyRow, pk);
-      } else k = encodeKey(this.#rowFromObject(state, object, i), allColumns(state.schema));
+    for (const row of this.deletionRows(table, rows)) {
+      const k = key(row);
       const existing = state.rows.get(k);
       const already = removed.get(k) ?? 0;
       if (existing && existing.count > already) {
         delta.add(existing.row, -1);
         removed.set(k, already + 1);
       }
-    });
+    }
     this.#apply(state, delta);
     return this.#token();
+  }
+
+  /**
+   * What delete() removes, as rows: on keyed tables the key (other columns NULL; a missing key
+   * column is row_invalid), else the whole row.
+   */
+  deletionRows(table: string, objects: ReadonlyArray<Record<string, unknown>>): Row[] {
+    const state = this.#table(table);
+    const pk = state.schema.primaryKey;
+    if (!pk) return objects.map((object, i) => this.#rowFromObject(state, object, i));
+    return objects.map((object, i) => {
+      const keyRow: Value[] = state.schema.columns.map(() => null);
+      for (const index of pk) {
+        const column = state.schema.columns[index]!;
+        if (!(column.name in object)) throw new DefiniteError('row_invalid', `row ${i}: the key column "${column.name}" is missing`, `deleting from a keyed table needs its key: ${pk.map((p) => state.schema.columns[p]!.name).join(', ')}`);
+        keyRow[index] = fromJs(object[column.name], column.type, i, column.name);
+      }
+      return keyRow;
+    });
   }
 
   /** Resolves once every view reflects `position` (in memory, changes apply before their call returns). */
@@ -848,12 +858,17 @@ export class Database {
   }
 
   /** A view's visible columns, its ORDER BY (as column indexes) and why it has no result, if so. */
-  viewInfo(name: string): { columns: Column[]; sortKeys: SortKey[]; failure: Error | undefined; reads: string[]; key: number[] | undefined } {
+  viewInfo(name: string): { columns: Column[]; sortKeys: SortKey[]; failure: Error | undefined; reads: string[] } {
     const view = this.#view(name);
     const failed = this.#failedUpstream(view);
+    return { columns: view.columns, sortKeys: view.sortKeys, failure: failed?.failure, reads: [...view.reads] };
+  }
+
+  /** Visible columns that identify a view's rows, when its plan shows them (uniqueKey). */
+  viewKey(name: string): number[] | undefined {
+    const view = this.#view(name);
     const key = uniqueKey(view.query.rel, (table) => this.#tables.get(table)?.schema.primaryKey);
-    const visibleKey = key && key.length > 0 && key.every((c) => c < view.columns.length) ? key : undefined;
-    return { columns: view.columns, sortKeys: view.sortKeys, failure: failed?.failure, reads: [...view.reads], key: visibleKey };
+    return key && key.length > 0 && key.every((c) => c < view.columns.length) ? key : undefined;
   }
 
   /** A view's whole current contents, as a delta from nothing (what a new sink starts from). */
@@ -868,19 +883,8 @@ export class Database {
   }
 
   /** Objects checked and converted to a table's rows (defaults filled in); throws row_invalid naming the row and column. */
-  rowsFromObjects(table: string, objects: readonly unknown[], firstIndex = 0, options: { keysOnly?: boolean } = {}): Row[] {
+  rowsFromObjects(table: string, objects: readonly unknown[], firstIndex = 0): Row[] {
     const state = this.#table(table);
-    if (options.keysOnly && state.schema.primaryKey) {
-      const pk = state.schema.primaryKey;
-      return objects.map((object, i) => {
-        const row: Value[] = state.schema.columns.map(() => null);
-        for (const index of pk) {
-          const column = state.schema.columns[index]!;
-          row[index] = fromJs((object as Record<string, unknown>)[column.name], column.type, firstIndex + i, column.name);
-        }
-        return row;
-      });
-    }
     return objects.map((object, i) => this.#rowFromObject(state, object as Record<string, unknown>, firstIndex + i));
   }
 

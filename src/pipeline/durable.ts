@@ -69,7 +69,7 @@ export class DurableDatabase {
       });
       let position: string | undefined;
       for (const { table, delta } of changes) {
-        const ops = new Uint8Array(delta.rows.length * 0 + countCopies(delta.weights));
+        const ops = new Uint8Array(countCopies(delta.weights));
         const rows = [];
         let i = 0;
         for (let r = 0; r < delta.rows.length; r++) {
@@ -122,21 +122,7 @@ export class DurableDatabase {
   /** Removes rows: by primary key on keyed tables, else by whole row (one copy each). Resolves once durable. */
   async delete(table: string, rows: ReadonlyArray<Record<string, unknown>>): Promise<string> {
     this.#checkOpen();
-    const db = this.#runtime.database;
-    const schema = db.tableSchema(table);
-    if (!schema) throw new DefiniteError('relation_unknown', `table "${table}" does not exist`);
-    const objects = schema.primaryKey
-      ? rows.map((row, i) => {
-          const key: Record<string, unknown> = {};
-          for (const index of schema.primaryKey!) {
-            const name = schema.columns[index]!.name;
-            if (!(name in row)) throw new DefiniteError('row_invalid', `row ${i}: the key column "${name}" is missing`, `deleting from a keyed table needs its key: ${schema.primaryKey!.map((p) => schema.columns[p]!.name).join(', ')}`);
-            key[name] = row[name];
-          }
-          return key;
-        })
-      : rows;
-    const converted = db.rowsFromObjects(table, objects, 0, { keysOnly: schema.primaryKey !== undefined });
+    const converted = this.#runtime.database.deletionRows(table, rows);
     return (await this.#runtime.appendChanges(table, new Uint8Array(converted.length).fill(DELETE), converted)).position;
   }
 

@@ -289,7 +289,8 @@ export class PipelineRuntime implements PipelineHandle {
       versions.set(name, version);
       const columns = info.columns.map((c) => ({ name: c.name, type: c.type as SqlType }));
       // With a key (an aggregate's GROUP BY columns …), a changed row is updated in place.
-      const target: SinkTarget = { name, columns, ...(info.key ? { key: info.key } : {}) };
+      const key = this.#db.viewKey(name);
+      const target: SinkTarget = { name, columns, ...(key ? { key } : {}) };
       const storeName = `store:${name}`;
       if (this.#store.has(name) && manifest[storeName] !== version) this.#store.drop(name);
       next[storeName] = version;
@@ -309,7 +310,7 @@ export class PipelineRuntime implements PipelineHandle {
       const view = this.#views.get(sink.view);
       const schema = this.#db.tableSchema(sink.view);
       const columns = view ? view.columns : schema!.columns.map((c) => ({ name: c.name, type: c.type as SqlType }));
-      const key = schema ? schema.primaryKey : this.#db.viewInfo(sink.view).key;
+      const key = schema ? schema.primaryKey : this.#db.viewKey(sink.view);
       const target: SinkTarget = { name: sink.view, columns, ...(key ? { key } : {}) };
       const viewVersion = view ? view.version : JSON.stringify(target);
       const version = createHash('sha256').update(JSON.stringify([viewVersion, sink.kind, sink.fields ?? '', sink.file ?? ''])).digest('hex').slice(0, 16);
@@ -357,7 +358,7 @@ export class PipelineRuntime implements PipelineHandle {
   #resetSink(entry: SinkEntry): void {
     if (entry.kind === 'store') {
       this.#store.drop(entry.view);
-      const key = this.#db.viewInfo(entry.view).key;
+      const key = this.#db.viewKey(entry.view);
       entry.sink = this.#store.sink({ name: entry.view, columns: this.#views.get(entry.view)!.columns, ...(key ? { key } : {}) });
     } else if (entry.kind === 'search') {
       const table = entry.search!.table;
