@@ -48,7 +48,7 @@ import { objectRow } from '../sinks/object-row.ts';
 import { SearchIndex } from '../sinks/search/index.ts';
 import type { Sink, SinkTarget } from '../sinks/sink.ts';
 import { ViewStore } from '../sinks/store/index.ts';
-import { closest, inputValue, parsePipelineAsync, SqlError, typeLabel, type PipelineStatement, type SqlType } from '../sql/index.ts';
+import { closest, inputValue, parsePipelineAsync, quoteIdentifier, quoteLiteral, SqlError, typeLabel, type PipelineStatement, type SqlType } from '../sql/index.ts';
 import type { AppendOptions, AppendResult, ChangeEvent, ColumnInfo, PipelineHandle, ReadViewOptions, RelationInfo, SearchHitInfo, SearchSinkInfo, StatusReport } from './api.ts';
 import { Database, open as openDatabase, writeTables } from './database.ts';
 import { decodePosition, encodePosition, reaches, recordsIn, type Frontier } from './position.ts';
@@ -1196,13 +1196,6 @@ function errorInfo(error: Error): { code: string; message: string; hint?: string
   return { code: 'internal', message: error.message };
 }
 
-function quoteIdentifier(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
-function quoteLiteral(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
-}
 
 function round(ms: number): number {
   return Math.round(ms * 100) / 100;
@@ -1247,8 +1240,7 @@ function sourceBatches(source: SourceInput, record: SourceRecord, batches: Batch
 
 /** CREATE TABLE for a source table, from its columns as PostgreSQL describes them. */
 function createTableSql(name: string, columns: ColumnMapping[]): string {
-  const quote = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
-  const key = columns.filter((c) => c.key).map((c) => quote(c.name));
-  const qualified = name.split('.').map(quote).join('.');
-  return `CREATE TABLE ${qualified} (${columns.map((c) => `${quote(c.name)} ${typeLabel(c.type)}`).join(', ')}${key.length ? `, PRIMARY KEY (${key.join(', ')})` : ''})`;
+  const key = columns.filter((c) => c.key).map((c) => quoteIdentifier(c.name));
+  const qualified = name.split('.').map(quoteIdentifier).join('.');
+  return `CREATE TABLE ${qualified} (${columns.map((c) => `${quoteIdentifier(c.name)} ${typeLabel(c.type)}`).join(', ')}${key.length ? `, PRIMARY KEY (${key.join(', ')})` : ''})`;
 }

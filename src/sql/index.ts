@@ -15,3 +15,4 @@ export { optimize } from './optimize.ts';
 export { lower, encodeKey, UNIT_INPUT } from './lower.ts';
 export { compileExpr, compilePredicate, compileRow } from './compile.ts';
 export { castFunction, compareSql, typeLabel } from './scalar.ts';
+export { quoteIdentifier, quoteLiteral } from './quote.ts';

@@ -19,7 +19,7 @@
 import pg from 'pg';
 import { DefiniteError, type Row } from '../../core/index.ts';
 import type { Log, PersistMode } from '../../log/index.ts';
-import { typeLabel } from '../../sql/index.ts';
+import { quoteIdentifier, typeLabel } from '../../sql/index.ts';
 import { decodeSourceRecord, DELETE, encodeSourceRecord, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START, TRANSACTION, TRUNCATE, UPSERT, type SourceChange, type SourceRecord, type SourceTable } from '../records.ts';
 import type { PostgresSourceConfig } from './config.ts';
 import { formatLsn, parseLsn, type ColumnValue, type PgOutputMessage } from './pgoutput.ts';
@@ -149,8 +149,8 @@ export class PostgresCapture {
     const client = new pg.Client({ connectionString: this.#config.url });
     await client.connect();
     try {
-      const tables = this.#config.tables.map((t) => `"${t.schema}"."${t.name}"`).join(', ');
-      await client.query(`CREATE PUBLICATION "${this.#config.publication}" FOR TABLE ${tables}`);
+      const tables = this.#config.tables.map((t) => `${quoteIdentifier(t.schema)}.${quoteIdentifier(t.name)}`).join(', ');
+      await client.query(`CREATE PUBLICATION ${quoteIdentifier(this.#config.publication)} FOR TABLE ${tables}`);
     } catch (error) {
       throw new DefiniteError('pg_publication', `source ${this.#config.name}: the publication "${this.#config.publication}" could not be created: ${(error as Error).message}`, `create it as the tables' owner: CREATE PUBLICATION ${this.#config.publication} FOR TABLE …`);
     } finally {

@@ -13,6 +13,7 @@
 
 import pg from 'pg';
 import { DefiniteError, type Row } from '../../core/index.ts';
+import { quoteIdentifier, quoteLiteral } from '../../sql/index.ts';
 import type { PostgresSourceConfig } from './config.ts';
 import { mapColumn, readValue, UNCHANGED, type ColumnMapping } from './schema.ts';
 import { parseLsn } from './pgoutput.ts';
@@ -29,7 +30,7 @@ export async function createSlotWithSnapshot(config: PostgresSourceConfig): Prom
   const connection = new pg.Client({ connectionString: config.url, replication: 'database' } as pg.ClientConfig);
   await connection.connect();
   try {
-    const result = await connection.query(`CREATE_REPLICATION_SLOT "${config.slot}" LOGICAL pgoutput (SNAPSHOT 'export')`);
+    const result = await connection.query(`CREATE_REPLICATION_SLOT ${quoteIdentifier(config.slot)} LOGICAL pgoutput (SNAPSHOT 'export')`);
     const row = result.rows[0] as { consistent_point: string; snapshot_name: string };
     return { consistentPoint: parseLsn(row.consistent_point), snapshotName: row.snapshot_name, connection };
   } catch (error) {
@@ -54,9 +55,9 @@ export async function* readSnapshot(config: PostgresSourceConfig, snapshotName: 
   await client.connect();
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await client.query(`SET TRANSACTION SNAPSHOT '${snapshotName.replaceAll("'", "''")}'`);
+    await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshotName)}`);
     for (const table of config.tables) {
-      const qualified = `"${table.schema}"."${table.name}"`;
+      const qualified = `${quoteIdentifier(table.schema)}.${quoteIdentifier(table.name)}`;
       const name = `${table.schema}.${table.name}`;
       const keys = new Set(
         (
@@ -102,7 +103,7 @@ export async function describeTables(config: PostgresSourceConfig): Promise<Arra
   try {
     const out: Array<{ name: string; columns: ColumnMapping[] }> = [];
     for (const table of config.tables) {
-      const qualified = `"${table.schema}"."${table.name}"`;
+      const qualified = `${quoteIdentifier(table.schema)}.${quoteIdentifier(table.name)}`;
       const exists = (await client.query(`SELECT to_regclass($1) AS oid`, [qualified])).rows[0].oid;
       if (!exists) throw new DefiniteError('pg_table_missing', `source ${config.name}: table ${table.schema}.${table.name} does not exist`, 'create it, or remove it from WITH (tables = …)');
       const rows = (

@@ -20,6 +20,7 @@
 
 import pg from 'pg';
 import { DefiniteError, TransientError } from '../../core/index.ts';
+import { quoteIdentifier, quoteLiteral } from '../../sql/index.ts';
 import { formatLsn, PgOutputDecoder, POSTGRES_EPOCH_MICROS, type PgOutputMessage } from './pgoutput.ts';
 
 export interface ReplicationOptions {
@@ -73,8 +74,7 @@ export class ReplicationStream {
         client.connection.once('replicationStart', () => resolve());
         client.connection.once('errorMessage', (error: Error) => reject(error));
       });
-      const publication = options.publication.replaceAll("'", "''");
-      const command = `START_REPLICATION SLOT ${quoteIdentifier(options.slot)} LOGICAL ${formatLsn(options.startLsn)} (proto_version '2', streaming 'on', messages 'true', publication_names '${quoteIdentifier(publication)}')`;
+      const command = `START_REPLICATION SLOT ${quoteIdentifier(options.slot)} LOGICAL ${formatLsn(options.startLsn)} (proto_version '2', streaming 'on', messages 'true', publication_names ${quoteLiteral(quoteIdentifier(options.publication))})`;
       // The query stays active while the stream runs; its end (or failure) is the stream's.
       client.query(command).catch((error: Error) => stream.#fail(error));
       try {
@@ -171,8 +171,4 @@ export class ReplicationStream {
     this.#options.onError?.(error);
     void this.#client.end().catch(() => {});
   }
-}
-
-function quoteIdentifier(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }
