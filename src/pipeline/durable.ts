@@ -17,7 +17,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { DefiniteError } from '../core/index.ts';
+import { DefiniteError, NodeStorage, replaceFileAtomically } from '../core/index.ts';
 import { parsePipelineAsync, type PipelineStatement } from '../sql/index.ts';
 import type { ChangeStep, StatementResult } from './database.ts';
 import { pushIterator } from './push-iterator.ts';
@@ -103,12 +103,7 @@ export class DurableDatabase {
       this.#runtime.start();
       throw error;
     }
-    const file = path.join(this.data, DEFINITIONS);
-    fs.writeFileSync(`${file}.tmp`, next);
-    const handle = fs.openSync(`${file}.tmp`, 'r');
-    fs.fsyncSync(handle);
-    fs.closeSync(handle);
-    fs.renameSync(`${file}.tmp`, file);
+    await replaceFileAtomically(new NodeStorage(), path.join(this.data, DEFINITIONS), new TextEncoder().encode(next));
     this.#runtime.start();
     return { command, rowCount: 0 };
   }

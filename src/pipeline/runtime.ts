@@ -39,7 +39,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import zlib from 'node:zlib';
-import { ByteReader, ByteWriter, DefiniteError, redactUrl, SluiceError, TransientError, type Row } from '../core/index.ts';
+import { ByteReader, ByteWriter, DefiniteError, NodeStorage, redactUrl, replaceRebuildableFile, SluiceError, TransientError, type Row } from '../core/index.ts';
 import type { ZSet } from '../engine/index.ts';
 import { FileLog } from '../log/index.ts';
 import type { PersistMode } from '../log/index.ts';
@@ -1159,10 +1159,9 @@ function readManifest(file: string): Record<string, string> {
   }
 }
 
+/** The manifest is rebuildable: lost, every store and index is rebuilt from the log. */
 function writeManifest(file: string, manifest: Record<string, string>): void {
-  const temporary = `${file}.tmp`;
-  fs.writeFileSync(temporary, JSON.stringify(manifest, null, 2) + '\n');
-  fs.renameSync(temporary, file);
+  replaceRebuildableFile(new NodeStorage(), file, new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n'));
 }
 
 function dropSearchTables(db: DatabaseSync, prefix: string): void {
