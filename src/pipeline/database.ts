@@ -27,7 +27,7 @@ import type { DurableDatabase } from './durable.ts';
 import { pushIterator } from './push-iterator.ts';
 import { ByteReader, ByteWriter, Decimal, DefiniteError, Json, redactUrl, Timestamp, type Row, type Value } from '../core/index.ts';
 import { Circuit, CircuitBuilder, compareBySortKeys, ZSet, type SortKey } from '../engine/index.ts';
-import { objectRow } from '../sinks/object-row.ts';
+import { objectChanges, objectRow } from '../sinks/object-row.ts';
 import {
   Binder,
   BindError,
@@ -1080,12 +1080,7 @@ export class Database {
     changed.set(view.name, output);
     if (view.subscribers.size > 0) {
       const columns = view.columns.map((c) => ({ name: c.name, type: c.type as SqlType }));
-      const changes: Change[] = [];
-      for (let i = 0; i < output.rows.length; i++) {
-        const weight = output.weights[i]!;
-        const row = objectRow(output.rows[i]!, columns);
-        for (let k = 0; k < Math.abs(weight); k++) changes.push({ op: weight > 0 ? 'insert' : 'delete', row });
-      }
+      const changes: Change[] = objectChanges(output.rows, output.weights, columns);
       for (const subscriber of view.subscribers) subscriber({ position, changes });
     }
   }

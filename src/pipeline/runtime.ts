@@ -44,7 +44,7 @@ import type { ZSet } from '../engine/index.ts';
 import { FileLog } from '../log/index.ts';
 import type { PersistMode } from '../log/index.ts';
 import { FileSink } from '../sinks/file/index.ts';
-import { objectRow } from '../sinks/object-row.ts';
+import { objectChanges, objectRow } from '../sinks/object-row.ts';
 import { SearchIndex } from '../sinks/search/index.ts';
 import type { Sink, SinkTarget } from '../sinks/sink.ts';
 import { ViewStore } from '../sinks/store/index.ts';
@@ -631,7 +631,7 @@ export class PipelineRuntime implements PipelineHandle {
       }
       if (view.listeners.size > 0) {
         token ??= encodePosition(frontier);
-        const event = { position: token, changes: changesOf(output.rows, output.weights, view.columns) };
+        const event = { position: token, changes: objectChanges(output.rows, output.weights, view.columns) };
         for (const listener of view.listeners) listener(event);
       }
     }
@@ -968,7 +968,7 @@ export class PipelineRuntime implements PipelineHandle {
       }
       for (const entry of view.ring) {
         if (reaches(start, entry.frontier)) continue;
-        listener({ position: encodePosition(entry.frontier), changes: changesOf(entry.rows, entry.weights, view.columns) });
+        listener({ position: encodePosition(entry.frontier), changes: objectChanges(entry.rows, entry.weights, view.columns) });
       }
     }
     stream.listeners.add(listener);
@@ -1173,16 +1173,6 @@ function dropSearchTables(db: DatabaseSync, prefix: string): void {
       // A shadow table of an FTS5 table already dropped with it.
     }
   }
-}
-
-function changesOf(rows: readonly Row[], weights: readonly number[], columns: ReadonlyArray<{ name: string; type: SqlType }>): Array<{ op: 'insert' | 'delete'; row: Record<string, unknown> }> {
-  const changes: Array<{ op: 'insert' | 'delete'; row: Record<string, unknown> }> = [];
-  for (let i = 0; i < rows.length; i++) {
-    const weight = weights[i]!;
-    const row = objectRow(rows[i]!, columns);
-    for (let k = 0; k < Math.abs(weight); k++) changes.push({ op: weight > 0 ? 'insert' : 'delete', row });
-  }
-  return changes;
 }
 
 function viewFailed(name: string, failure: Error): DefiniteError {

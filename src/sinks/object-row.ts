@@ -30,3 +30,14 @@ export function objectRow(row: Row, columns: readonly SinkColumn[]): Record<stri
   }
   return object;
 }
+
+/** A delta as the change stream shows it: one `{op, row}` per copy, rows as objectRow gives them. */
+export function objectChanges(rows: readonly Row[], weights: readonly number[], columns: readonly SinkColumn[]): Array<{ op: 'insert' | 'delete'; row: Record<string, unknown> }> {
+  const changes: Array<{ op: 'insert' | 'delete'; row: Record<string, unknown> }> = [];
+  for (let i = 0; i < rows.length; i++) {
+    const weight = weights[i]!;
+    const row = objectRow(rows[i]!, columns);
+    for (let k = 0; k < Math.abs(weight); k++) changes.push({ op: weight > 0 ? 'insert' : 'delete', row });
+  }
+  return changes;
+}
