@@ -40,9 +40,9 @@ import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import zlib from 'node:zlib';
 import { ByteReader, ByteWriter, DefiniteError, NodeStorage, redactUrl, replaceRebuildableFile, SluiceError, TransientError, type Row } from '../core/index.ts';
-import type { ZSet } from '../engine/index.ts';
+import { ZSet } from '../engine/index.ts';
 import { FileLog } from '../log/index.ts';
-import type { PersistMode } from '../log/index.ts';
+import type { LogRecord, PersistMode } from '../log/index.ts';
 import { FileSink } from '../sinks/file/index.ts';
 import { objectChanges, objectRow } from '../sinks/object-row.ts';
 import { SearchIndex } from '../sinks/search/index.ts';
@@ -57,7 +57,7 @@ import { postgresConfig, type PostgresSourceConfig } from '../sources/postgres/c
 import { PostgresCapture } from '../sources/postgres/connector.ts';
 import type { ColumnMapping } from '../sources/postgres/schema.ts';
 import { describeTables } from '../sources/postgres/snapshot.ts';
-import { decodeSourceRecord, SNAPSHOT_END, SNAPSHOT_START, TRANSACTION, type SourceRecord } from '../sources/records.ts';
+import { decodeSourceRecord, SNAPSHOT_END, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, transactionParts, type SourceRecord } from '../sources/records.ts';
 
 export interface RuntimeOptions {
   /** The pipeline's SQL text. */
@@ -555,6 +555,8 @@ export class PipelineRuntime implements PipelineHandle {
     const began = performance.now();
     const next = new Map(this.#frontier);
     const batches: Batch[] = [];
+    /** When a step holds a transaction written in parts: what comes before it, its parts, what follows. */
+    const segments: Array<{ batches: Batch[] } | { parts: LogRecord[]; source: SourceInput; topic: string }> = [];
     let budget = this.#options.maxStepBytes ?? 8 << 20;
     let events = 0;
     // Each step starts at the next table, so a busy table cannot starve the others of the budget.
@@ -567,7 +569,17 @@ export class PipelineRuntime implements PipelineHandle {
         const { records, nextOffset } = await this.#log.read(table.topic, 0, offset, { maxRecords: Math.min(limit - offset, 10_000), maxBytes: budget });
         for (const record of records) {
           if (record.offset >= limit) break;
-          if (table.source) events += sourceBatches(table.source, decodeSourceRecord(record.value ?? new Uint8Array(), `${table.topic} offset ${record.offset}`), batches);
+          if (table.source) {
+            const decoded = decodeSourceRecord(record.value ?? new Uint8Array(), `${table.topic} offset ${record.offset}`);
+            // A large transaction's changes are in parts written before it: they apply with it,
+            // one part at a time (below), so the whole transaction is never decoded at once.
+            const parts = await this.#parts(table.topic, decoded);
+            if (parts.length > 0) {
+              segments.push({ batches: batches.splice(0) }, { parts, source: table.source, topic: table.topic });
+              budget -= parts.reduce((sum, part) => sum + (part.value?.length ?? 0), 0);
+            }
+            events += sourceBatches(table.source, decoded, batches);
+          }
           else {
             const decoded = decodeTableRecord(record.value ?? new Uint8Array(), table.columns, `${table.topic} offset ${record.offset}`);
             batches.push({ table: table.name, ops: decoded.ops, rows: decoded.rows });
@@ -581,7 +593,34 @@ export class PipelineRuntime implements PipelineHandle {
       next.set(table.topic, offset);
     }
     if (recordsIn(next) === recordsIn(this.#frontier)) return false;
-    const outputs = this.#db.applyChanges(batches);
+    let outputs: Map<string, ZSet>;
+    if (segments.length === 0) outputs = this.#db.applyChanges(batches);
+    else {
+      // Applied piece by piece, synchronously: nothing can observe the state in between, and the
+      // views' deltas add up to the step's.
+      segments.push({ batches });
+      const sums = new Map<string, ZSet>();
+      const add = (out: Map<string, ZSet>) => {
+        for (const [name, delta] of out) {
+          const sum = sums.get(name) ?? sums.set(name, new ZSet()).get(name)!;
+          sum.addAll(delta);
+        }
+      };
+      for (const segment of segments) {
+        if ('batches' in segment) {
+          if (segment.batches.length > 0) add(this.#db.applyChanges(segment.batches));
+          continue;
+        }
+        for (const part of segment.parts) {
+          const partBatches: Batch[] = [];
+          // Named by a commit, a part's changes are the transaction's, applied as its own would be.
+          events += sourceBatches(segment.source, { ...decodeSourceRecord(part.value ?? new Uint8Array(), `${segment.topic} offset ${part.offset}`), kind: TRANSACTION }, partBatches);
+          add(this.#db.applyChanges(partBatches));
+        }
+      }
+      outputs = new Map([...sums].map(([name, sum]) => [name, sum.consolidate().deletesFirst()]));
+      for (const [name, output] of outputs) if (output.isEmpty) outputs.delete(name);
+    }
     const before = recordsIn(this.#frontier);
     const after = recordsIn(next);
     const token = encodePosition(next);
@@ -614,6 +653,25 @@ export class PipelineRuntime implements PipelineHandle {
     this.#maxStepMs = Math.max(this.#maxStepMs, this.#lastStepMs);
     this.#publish(outputs, next);
     return true;
+  }
+
+  /** The parts a source transaction record commits, read back (still encoded) from its topic in order. */
+  async #parts(topic: string, record: SourceRecord): Promise<LogRecord[]> {
+    if (record.kind !== TRANSACTION || record.position.parts === undefined) return [];
+    const offsets = transactionParts(record);
+    const parts: LogRecord[] = [];
+    for (let i = 0; i < offsets.length; ) {
+      // Consecutive offsets are read together.
+      let j = i + 1;
+      while (j < offsets.length && offsets[j] === offsets[j - 1]! + 1) j++;
+      while (i < j) {
+        const { records } = await this.#log.read(topic, 0, offsets[i]!, { maxRecords: j - i });
+        if (records.length === 0 || records[0]!.offset !== offsets[i]) throw new DefiniteError('log_corrupt', `${topic}: a transaction at position ${String(record.position.lsn)} names parts at offsets ${offsets[i]}…${offsets[j - 1]} that the log does not hold`, 'the log was damaged or truncated: restore it, or move the topic away to capture afresh');
+        parts.push(...records);
+        i += records.length;
+      }
+    }
+    return parts;
   }
 
   #publish(outputs: Map<string, ZSet>, frontier: Frontier): void {
@@ -1194,6 +1252,8 @@ type Batch = { table: string; ops: Uint8Array; rows: Row[]; keep?: Array<number[
 
 /** A source record as table batches (Database.applyChanges); returns the changes it holds. */
 function sourceBatches(source: SourceInput, record: SourceRecord, batches: Batch[]): number {
+  // Parts are applied with the transaction that names them (and never when none does).
+  if (record.kind === TRANSACTION_PART) return 0;
   if (record.kind === SNAPSHOT_START) {
     // A snapshot starts (again): the source's tables are emptied first.
     for (const table of source.tables.values()) batches.push({ table: table.name, ops: Uint8Array.of(3), rows: [[]] });

@@ -6,8 +6,10 @@
  * Record value (value codec of core/value-codec.ts):
  *
  *   uint8    format version (1)
- *   uint8    kind: 1 snapshot start, 2 snapshot rows, 3 snapshot end, 4 transaction
- *   string   the source position, JSON: {"lsn":"16/B374D848","xid":741,"time":"…"} (PostgreSQL)
+ *   uint8    kind: 1 snapshot start, 2 snapshot rows, 3 snapshot end, 4 transaction,
+ *            5 transaction part (the changes of a large transaction, written before its commit)
+ *   string   the source position, JSON: {"lsn":"16/B374D848","xid":741,"time":"…"} (PostgreSQL);
+ *            a transaction written in parts names them: "parts":[[first offset, count], …]
  *   varint   tables described, each: string qualified name, string columns as JSON [[name, type], …]
  *   varint   changes, each: varint table index, uint8 op (1 upsert, 2 delete, 3 truncate),
  *            varint count of unchanged columns + their indexes (TOAST values not sent), the row
@@ -18,6 +20,11 @@
  *   durable: on restart, transactions at or before the last record's position are skipped.
  * - A snapshot is bracketed by start and end records; a start record after an unfinished
  *   snapshot means "start over" for whoever applies the log.
+ * - A large transaction is written in parts while it arrives, so its size never has to fit in
+ *   memory at once. Parts mean nothing by themselves: the transaction record that commits them
+ *   lists them (in order), and its changes are theirs followed by its own. Parts no commit names
+ *   (an aborted transaction, a subtransaction rolled back, or one sent again after a restart)
+ *   are never applied.
  */
 
 import { ByteReader, ByteWriter, CorruptionError, type Row } from '../core/index.ts';
@@ -26,7 +33,8 @@ export const SNAPSHOT_START = 1;
 export const SNAPSHOT_ROWS = 2;
 export const SNAPSHOT_END = 3;
 export const TRANSACTION = 4;
-export type SourceRecordKind = 1 | 2 | 3 | 4;
+export const TRANSACTION_PART = 5;
+export type SourceRecordKind = 1 | 2 | 3 | 4 | 5;
 
 export const UPSERT = 1;
 export const DELETE = 2;
@@ -54,6 +62,25 @@ export interface SourceRecord {
 }
 
 const FORMAT_VERSION = 1;
+
+/** The log offsets of the parts a transaction record commits, from its position's `parts`. */
+export function transactionParts(record: SourceRecord): number[] {
+  const ranges = record.position.parts as Array<[number, number]> | undefined;
+  const offsets: number[] = [];
+  for (const [first, count] of ranges ?? []) for (let i = 0; i < count; i++) offsets.push(first + i);
+  return offsets;
+}
+
+/** Offsets as `[first, count]` ranges (parts are mostly consecutive records). */
+export function offsetRanges(offsets: number[]): Array<[number, number]> {
+  const ranges: Array<[number, number]> = [];
+  for (const offset of offsets) {
+    const last = ranges.at(-1);
+    if (last && last[0] + last[1] === offset) last[1]++;
+    else ranges.push([offset, 1]);
+  }
+  return ranges;
+}
 
 export function encodeSourceRecord(record: SourceRecord): Uint8Array {
   const writer = new ByteWriter(Math.max(256, record.changes.length * 64));

@@ -12,7 +12,7 @@ import { FileLog } from '../../src/log/index.ts';
 import { postgresConfig } from '../../src/sources/postgres/config.ts';
 import { PostgresCapture } from '../../src/sources/postgres/connector.ts';
 import { parseLsn } from '../../src/sources/postgres/pgoutput.ts';
-import { decodeSourceRecord, DELETE, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START, TRANSACTION, TRUNCATE, type SourceRecord } from '../../src/sources/records.ts';
+import { decodeSourceRecord, DELETE, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, transactionParts, TRUNCATE, type SourceRecord } from '../../src/sources/records.ts';
 import { objectRow } from '../../src/sinks/object-row.ts';
 import { resolveType } from '../../src/sql/index.ts';
 import { startPostgres, type PostgresServer } from '../services/postgres.ts';
@@ -40,10 +40,12 @@ after(async () => {
 function apply(records: SourceRecord[]): Map<string, Map<string, Record<string, unknown>>> {
   const tables = new Map<string, Map<string, Record<string, unknown>>>();
   const table = (name: string) => tables.get(name) ?? tables.set(name, new Map()).get(name)!;
+  // records[i] is the record at offset i: a transaction written in parts names their offsets.
+  const changesOf = (record: SourceRecord) => [...transactionParts(record).map((offset) => records[offset]!), record].flatMap((r) => r.changes.map((change) => ({ change, described: r.tables[change.table] })));
   for (const record of records) {
     if (record.kind === SNAPSHOT_START) tables.clear();
-    for (const change of record.changes) {
-      const described = record.tables[change.table];
+    if (record.kind === TRANSACTION_PART) continue; // applied with the transaction that names it
+    for (const { change, described } of changesOf(record)) {
       const rows = described ? table(described.name) : undefined;
       if (change.op === TRUNCATE) {
         rows!.clear();

@@ -17,12 +17,12 @@
  */
 
 import pg from 'pg';
-import { DefiniteError, type Row } from '../../core/index.ts';
+import { DefiniteError, TransientError, type Row } from '../../core/index.ts';
 import type { Log, PersistMode } from '../../log/index.ts';
 import { quoteIdentifier, typeLabel } from '../../sql/index.ts';
-import { decodeSourceRecord, DELETE, encodeSourceRecord, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START, TRANSACTION, TRUNCATE, UPSERT, type SourceChange, type SourceRecord, type SourceTable } from '../records.ts';
+import { decodeSourceRecord, DELETE, encodeSourceRecord, offsetRanges, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, TRUNCATE, UPSERT, type SourceChange, type SourceRecord, type SourceTable } from '../records.ts';
 import type { PostgresSourceConfig } from './config.ts';
-import { formatLsn, parseLsn, type ColumnValue, type PgOutputMessage } from './pgoutput.ts';
+import { formatLsn, parseLsn, POSTGRES_EPOCH_MICROS, type ColumnValue, type PgOutputMessage } from './pgoutput.ts';
 import { preflight, preflightError } from './preflight.ts';
 import { mapColumn, readValue, UNCHANGED, type ColumnMapping } from './schema.ts';
 import { createSlotWithSnapshot, readSnapshot } from './snapshot.ts';
@@ -36,6 +36,26 @@ export interface CaptureProgress {
   /** The last commit LSN in the log. */
   lsn?: string;
 }
+
+/** What the capture is doing, for status and metrics (read it, don't keep it). */
+export interface CaptureStats {
+  phase: 'starting' | 'snapshot' | 'streaming';
+  snapshot?: { table: string; tablesDone: number; tables: number; rows: number; estimated: number; startedAt: number };
+  /** Changes captured into the log since the capture started streaming. */
+  rows: number;
+  /** The WAL position of the last message received. */
+  receivedLsn: bigint;
+  /** Commit time (ms since 1970) of the last transaction durable in the log. */
+  committedTime?: number;
+  /** Commit time of the oldest transaction received but not yet durable in the log. */
+  pendingSince?: number;
+}
+
+/** Changes of a transaction buffered before they are written as a part (records.ts). */
+const SPILL_CHANGES = 10_000;
+/** Changes waiting for the log beyond which reading from PostgreSQL pauses. */
+const BACKLOG_CHANGES = 100_000;
+const POSTGRES_EPOCH_MILLIS = POSTGRES_EPOCH_MICROS / 1000n;
 
 export interface CaptureOptions {
   persist?: PersistMode;
@@ -63,6 +83,13 @@ export class PostgresCapture {
   #drained: () => Promise<void> = () => Promise.resolve();
   #streamingSince: Promise<void> | undefined;
   #streamingStarted: (() => void) | undefined;
+  /** The topic's end offset: this capture is its only writer. */
+  #end = 0;
+  /** The last record in the log when the capture started (where it resumes, and from which server). */
+  #last: SourceRecord | undefined;
+  readonly #stats: CaptureStats = { phase: 'starting', rows: 0, receivedLsn: 0n };
+  #stream_: ReplicationStream | undefined;
+  #serverLsn: bigint | undefined;
 
   constructor(config: PostgresSourceConfig, log: Log, options: CaptureOptions = {}) {
     this.#config = config;
@@ -98,15 +125,34 @@ export class PostgresCapture {
     await this.#drained();
   }
 
+  get stats(): CaptureStats {
+    return this.#stats;
+  }
+
+  /**
+   * Bytes of WAL the server had written, when last asked (every 2 s while streaming), beyond what
+   * is durable in Sluice's log or confirmed as holding nothing for it.
+   */
+  get lagBytes(): number | undefined {
+    const stream = this.#stream_;
+    if (!stream || this.#serverLsn === undefined) return undefined;
+    const behind = this.#serverLsn - stream.confirmed;
+    return behind > 0n ? Number(behind) : 0;
+  }
+
   /** Captures until `signal` aborts; rejects on an error that retrying would not cure. */
   async run(signal: AbortSignal): Promise<void> {
     await this.#log.createTopic(this.topic, { partitions: 1 });
-    const last = await this.#lastRecord();
+    this.#stats.phase = 'starting';
+    const last = (this.#last = await this.#lastRecord());
     const report = await preflight(this.#config);
     // A slot this log's snapshot made is expected to exist; the others are not ours.
-    const resuming = last !== undefined && (last.kind === SNAPSHOT_END || last.kind === TRANSACTION);
+    const resuming = last !== undefined && last.kind !== SNAPSHOT_START && last.kind !== SNAPSHOT_ROWS;
     const problems = report.problems.filter((p) => !(resuming && p.check === 'slots'));
     const error = preflightError(this.#config, { ...report, problems });
+    // A slot still in use is most often this process's own connection from before a restart,
+    // which PostgreSQL is about to notice is gone: worth retrying.
+    if (error && problems.every((p) => p.check === 'slot_active')) throw new TransientError('pg_slot_active', error.message, error.hint);
     if (error) throw error;
     if (!report.publicationExists) await this.#createPublication();
     let startLsn: bigint;
@@ -114,7 +160,13 @@ export class PostgresCapture {
       if (!report.slotExists) {
         throw new DefiniteError('pg_slot_missing', `source ${this.#config.name}: the replication slot "${this.#config.slot}" is gone (dropped, or the server was restored), so changes since ${String(last.position.lsn)} cannot be read`, `start the source afresh: move the data directory's log of topic ${this.topic} away to take a new snapshot`);
       }
-      startLsn = parseLsn(String(last.position.lsn));
+      startLsn = parseLsn(String(this.#resumeLsn(last)));
+      if (report.slot?.walStatus === 'lost') {
+        throw new DefiniteError('pg_slot_invalidated', `source ${this.#config.name}: PostgreSQL invalidated the replication slot "${this.#config.slot}" (wal_status 'lost': the WAL it needed was removed, max_slot_wal_keep_size), so changes since ${formatLsn(startLsn)} cannot be read`, `take a new snapshot: drop the slot (SELECT pg_drop_replication_slot('${this.#config.slot}')) and move the data directory's log of topic ${this.topic} away; raise max_slot_wal_keep_size so it does not happen again`);
+      }
+      if (parseLsn(report.currentLsn) < startLsn) {
+        throw new DefiniteError('pg_server_behind', `source ${this.#config.name}: PostgreSQL's WAL ends at ${report.currentLsn}, before ${formatLsn(startLsn)} already captured: the server was restored from an older backup, or this is another server`, `take a new snapshot: move the data directory's log of topic ${this.topic} away (and drop the slot "${this.#config.slot}")`);
+      }
     } else {
       if (report.slotExists) {
         if (last === undefined) throw new DefiniteError('pg_slot_exists', `source ${this.#config.name}: a replication slot "${this.#config.slot}" exists already, but this log holds no snapshot taken with it`, `name another slot in WITH (slot = …), or drop it if it is a leftover: SELECT pg_drop_replication_slot('${this.#config.slot}')`);
@@ -127,12 +179,38 @@ export class PostgresCapture {
     if (!signal.aborted) await this.#stream(startLsn, signal);
   }
 
+  /**
+   * The last record that says where the log stands (parts are written before their commit, so the
+   * very last record may be one of an unfinished transaction's).
+   */
   async #lastRecord(): Promise<SourceRecord | undefined> {
     const [end] = await this.#log.endOffsets(this.topic);
-    if (!end) return undefined;
-    const { records } = await this.#log.read(this.topic, 0, end - 1, { maxRecords: 1 });
-    const record = records[0];
-    return record?.value ? decodeSourceRecord(record.value, `${this.topic} offset ${record.offset}`) : undefined;
+    this.#end = end!;
+    for (let offset = end! - 1; offset >= 0; offset--) {
+      const { records } = await this.#log.read(this.topic, 0, offset, { maxRecords: 1 });
+      const record = records[0];
+      if (!record?.value) return undefined;
+      const decoded = decodeSourceRecord(record.value, `${this.topic} offset ${record.offset}`);
+      if (decoded.kind !== TRANSACTION_PART) return decoded;
+    }
+    return undefined;
+  }
+
+  /** Where streaming resumes after `last` (the commit LSN of the last transaction, or the snapshot's point). */
+  #resumeLsn(last: SourceRecord): string {
+    return String(last.position.lsn);
+  }
+
+  /** The server streaming now must be the one the log was captured from, on the same timeline. */
+  async #checkIdentity(systemId: string, timeline: number): Promise<void> {
+    const recorded = this.#last?.position;
+    if (!recorded || recorded.system === undefined) return;
+    if (String(recorded.system) !== systemId) {
+      throw new DefiniteError('pg_server_changed', `source ${this.#config.name}: ${this.#config.displayUrl} is another PostgreSQL server (system identifier ${systemId}) than the one this log was captured from (${String(recorded.system)}), so its changes cannot continue this log`, `point the source back at the original server, or take a new snapshot: move the data directory's log of topic ${this.topic} away and drop the slot "${this.#config.slot}" on this server`);
+    }
+    if (Number(recorded.timeline) !== timeline) {
+      throw new DefiniteError('pg_timeline_changed', `source ${this.#config.name}: PostgreSQL is on timeline ${timeline}, but this log was captured on timeline ${String(recorded.timeline)}: the server was restored or failed over, and changes after ${String(recorded.lsn)} may differ from what Sluice captured`, `take a new snapshot: move the data directory's log of topic ${this.topic} away and drop the slot "${this.#config.slot}"`);
+    }
   }
 
   async #append(record: SourceRecord): Promise<void> {
@@ -141,7 +219,9 @@ export class PostgresCapture {
 
   /** Records appended as one batch: all durable, or none. */
   async #appendAll(records: SourceRecord[]): Promise<void> {
-    await this.#log.append(this.topic, 0, records.map((record) => ({ value: encodeSourceRecord(record) })), this.#options.persist ? { persist: this.#options.persist } : {});
+    const result = await this.#log.append(this.topic, 0, records.map((record) => ({ value: encodeSourceRecord(record) })), this.#options.persist ? { persist: this.#options.persist } : {});
+    if (result.baseOffset !== this.#end) throw new DefiniteError('internal', `source ${this.#config.name}: its topic ${this.topic} was written by someone else (expected offset ${this.#end}, got ${result.baseOffset})`, 'only the source writes its topic');
+    this.#end = result.baseOffset + result.count;
     for (const record of records) this.#options.onAppend?.(record);
   }
 
@@ -168,19 +248,42 @@ export class PostgresCapture {
     }
   }
 
+  /**
+   * A Relation message: the table's columns as of the changes that follow. A change of columns
+   * (ALTER TABLE … ADD / DROP / ALTER COLUMN) reaches the log with the next transaction, whose
+   * record names its tables' columns; whoever applies the log decides what each view can absorb.
+   */
+  #relation(message: Extract<PgOutputMessage, { type: 'relation' }>): void {
+    this.#relations.set(message.relationOid, { name: `${message.namespace}.${message.name}`, columns: message.columns.map(mapColumn) });
+  }
+
   /** Creates the slot and writes every table's rows as of its consistent point; returns that point. */
   async #snapshot(signal: AbortSignal): Promise<bigint> {
     const slot = await createSlotWithSnapshot(this.#config);
     try {
       const lsn = formatLsn(slot.consistentPoint);
-      await this.#append({ kind: SNAPSHOT_START, position: { lsn }, tables: [], changes: [] });
+      const identity = { system: slot.systemId, timeline: slot.timeline };
+      await this.#append({ kind: SNAPSHOT_START, position: { lsn, ...identity }, tables: [], changes: [] });
+      const progress = (this.#stats.snapshot = { table: '', tablesDone: 0, tables: this.#config.tables.length, rows: 0, estimated: 0, startedAt: Date.now() });
+      this.#stats.phase = 'snapshot';
+      const estimates = new Map<string, number>();
+      let before = 0;
       for await (const chunk of readSnapshot(this.#config, slot.snapshotName)) {
         if (signal.aborted) return slot.consistentPoint;
         const table: SourceTable = { name: chunk.table, columns: chunk.columns.map((c) => [c.name, typeLabel(c.type)]) };
         await this.#append({ kind: SNAPSHOT_ROWS, position: { lsn, table: chunk.table, done: chunk.done }, tables: [table], changes: chunk.rows.map((row) => ({ table: 0, op: UPSERT, row })) });
+        if (progress.table !== chunk.table) {
+          if (progress.table !== '') progress.tablesDone++;
+          before = progress.rows;
+          progress.table = chunk.table;
+        }
+        estimates.set(chunk.table, Math.max(chunk.estimated, chunk.done));
+        progress.rows = before + chunk.done;
+        progress.estimated = [...estimates.values()].reduce((a, b) => a + b, 0);
         this.#options.onProgress?.({ phase: 'snapshot', table: chunk.table, rows: chunk.done, estimated: chunk.estimated });
       }
-      await this.#append({ kind: SNAPSHOT_END, position: { lsn }, tables: [], changes: [] });
+      progress.tablesDone = progress.tables;
+      await this.#append({ kind: SNAPSHOT_END, position: { lsn, ...identity }, tables: [], changes: [] });
       return slot.consistentPoint;
     } finally {
       await slot.connection.end().catch(() => {});
@@ -188,22 +291,81 @@ export class PostgresCapture {
   }
 
   async #stream(startLsn: bigint, signal: AbortSignal): Promise<void> {
-    // Transactions by xid while they arrive (protocol 2 streams large ones in segments).
-    let current: { xid: number; changes: Array<{ relation: Relation; change: Omit<SourceChange, 'table'> }> } | undefined;
-    // Streamed transactions by top-level xid; each change remembers the (sub)transaction that
-    // made it, since a subtransaction's abort discards just its changes.
-    const streamed = new Map<number, Array<{ relation: Relation; change: Omit<SourceChange, 'table'>; xid: number }>>();
-    let streaming: number | undefined;
+    type Pending = { relation: Relation; change: Omit<SourceChange, 'table'> };
+    /** A part already queued for the log; its offset is set when it is appended. */
+    type Part = { subxid: number; offset?: number; aborted?: boolean };
+    /**
+     * A transaction while it arrives: changes are buffered by (sub)transaction and written to the
+     * log as parts every SPILL_CHANGES changes (and at each end of a streamed segment), so a
+     * transaction of millions of rows never sits in memory whole.
+     */
+    type Open = { xid: number; buffer: Pending[]; bufferXid: number; parts: Part[]; streamed: boolean };
+    let current: Open | undefined;
+    const streamed = new Map<number, Open>();
+    let streaming: Open | undefined;
     let failure: Error | undefined;
     let work = Promise.resolve();
     let stream: ReplicationStream | undefined;
-    const commit = (changes: Array<{ relation: Relation; change: Omit<SourceChange, 'table'> }>, endLsn: bigint, xid: number, time: bigint) => {
-      // PostgreSQL sends again what was appended but not yet confirmed when the process died.
-      if (endLsn <= this.#logged) return;
-      this.#logged = endLsn;
+    const stats = this.#stats;
+    // Records wait here while an append is being made durable, and go together in the next one
+    // (one batch, one sync): a stream of small transactions is not one sync each.
+    type Queued = { record: SourceRecord; endLsn?: bigint; part?: Part; parts?: Part[]; commitTime?: number };
+    const queued: Queued[] = [];
+    let queuedChanges = 0;
+    let flushing = false;
+    let paused = false;
+    const enqueue = (item: Queued) => {
+      queued.push(item);
+      queuedChanges += item.record.changes.length;
+      // Backpressure: stop reading from PostgreSQL while the log is behind.
+      if (!paused && queuedChanges > BACKLOG_CHANGES) {
+        paused = true;
+        stream?.pause();
+      }
+      if (!flushing) {
+        flushing = true;
+        work = flush().finally(() => (flushing = false));
+        work.catch((error: Error) => (failure ??= error));
+      }
+    };
+    const flush = async () => {
+      while (queued.length > 0) {
+        const batch = queued.splice(0, queued.length);
+        let offset = this.#end;
+        for (const item of batch) {
+          if (item.part) item.part.offset = offset;
+          if (item.parts) {
+            const offsets = item.parts.filter((p) => !p.aborted).map((p) => p.offset!);
+            if (offsets.length > 0) item.record.position.parts = offsetRanges(offsets);
+          }
+          offset++;
+        }
+        await this.#appendAll(batch.map((b) => b.record));
+        let changes = 0;
+        let last: bigint | undefined;
+        for (const item of batch) {
+          changes += item.record.changes.length;
+          if (item.endLsn !== undefined) last = item.endLsn;
+        }
+        queuedChanges -= changes;
+        if (paused && queuedChanges <= BACKLOG_CHANGES / 2) {
+          paused = false;
+          stream?.resume();
+        }
+        stats.rows += changes;
+        const committed = batch.filter((b) => b.commitTime !== undefined);
+        if (committed.length > 0) stats.committedTime = committed.at(-1)!.commitTime!;
+        stats.pendingSince = queued.find((b) => b.commitTime !== undefined)?.commitTime;
+        if (last !== undefined) {
+          stream?.confirm(last);
+          this.#options.onProgress?.({ phase: 'streaming', rows: changes, lsn: formatLsn(last) });
+        }
+      }
+    };
+    const tablesOf = (entries: Pending[]): { tables: SourceTable[]; changes: SourceChange[] } => {
       const tables: SourceTable[] = [];
       const index = new Map<Relation, number>();
-      const out: SourceChange[] = changes.map(({ relation, change }) => {
+      const changes: SourceChange[] = entries.map(({ relation, change }) => {
         let i = index.get(relation);
         if (i === undefined) {
           index.set(relation, (i = tables.length));
@@ -211,28 +373,34 @@ export class PostgresCapture {
         }
         return { table: i, ...change };
       });
-      const record: SourceRecord = { kind: TRANSACTION, position: { lsn: formatLsn(endLsn), xid, time: String(time) }, tables, changes: out };
-      queued.push({ record, endLsn });
-      if (!flushing) {
-        flushing = true;
-        work = flush().finally(() => (flushing = false));
-        work.catch((error: Error) => (failure ??= error));
-      }
+      return { tables, changes };
     };
-    // Transactions that commit while an append is being made durable go together in the next
-    // append (one batch, one sync): a stream of small transactions is not one sync each.
-    const queued: Array<{ record: SourceRecord; endLsn: bigint }> = [];
-    let flushing = false;
-    const flush = async () => {
-      while (queued.length > 0) {
-        const batch = queued.splice(0, queued.length);
-        await this.#appendAll(batch.map((b) => b.record));
-        const last = batch.at(-1)!.endLsn;
-        stream?.confirm(last);
-        this.#options.onProgress?.({ phase: 'streaming', rows: batch.reduce((sum, b) => sum + b.record.changes.length, 0), lsn: formatLsn(last) });
-      }
+    /** Writes the buffered changes of `open` as a part. */
+    const spill = (open: Open) => {
+      if (open.buffer.length === 0) return;
+      const part: Part = { subxid: open.bufferXid };
+      open.parts.push(part);
+      enqueue({ record: { kind: TRANSACTION_PART, position: { xid: open.xid, subxid: open.bufferXid }, ...tablesOf(open.buffer) }, part });
+      open.buffer = [];
     };
-    type Pending = { relation: Relation; change: Omit<SourceChange, 'table'> };
+    const add = (open: Open, entries: Pending[], subxid: number) => {
+      if (open.buffer.length > 0 && open.bufferXid !== subxid) spill(open);
+      open.bufferXid = subxid;
+      for (const entry of entries) open.buffer.push(entry);
+      if (open.buffer.length >= SPILL_CHANGES) spill(open);
+    };
+    const commit = (open: Open, endLsn: bigint, time: bigint) => {
+      // PostgreSQL sends again what was appended but not yet confirmed when the process died
+      // (parts it spilled again are left unnamed, so never applied).
+      if (endLsn <= this.#logged) return;
+      this.#logged = endLsn;
+      const commitTime = Number(time / 1000n + POSTGRES_EPOCH_MILLIS);
+      const position = { lsn: formatLsn(endLsn), xid: open.xid, time: String(time), system: stream!.systemId, timeline: stream!.timeline };
+      if (open.parts.length > 0 || open.streamed) {
+        spill(open);
+        enqueue({ record: { kind: TRANSACTION, position, tables: [], changes: [] }, endLsn, parts: open.parts, commitTime });
+      } else enqueue({ record: { kind: TRANSACTION, position, ...tablesOf(open.buffer) }, endLsn, commitTime });
+    };
     const rowOf = (relation: Relation, tuple: ColumnValue[], op: 1 | 2): Pending => {
       const unchanged: number[] = [];
       const row: Row = relation.columns.map((column, i) => {
@@ -254,37 +422,48 @@ export class PostgresCapture {
       if (message.type === 'update' && message.oldTuple) return [rowOf(relation, message.oldTuple, DELETE), rowOf(relation, message.newTuple, UPSERT)];
       return [rowOf(relation, message.newTuple, UPSERT)];
     };
-    const onMessage = (message: PgOutputMessage) => {
+    const onMessage = (message: PgOutputMessage, lsn: bigint) => {
       try {
         switch (message.type) {
           case 'begin':
-            current = { xid: message.xid, changes: [] };
+            current = { xid: message.xid, buffer: [], bufferXid: message.xid, parts: [], streamed: false };
             return;
           case 'relation':
-            this.#relations.set(message.relationOid, { name: `${message.namespace}.${message.name}`, columns: message.columns.map(mapColumn) });
+            this.#relation(message);
             return;
           case 'commit':
-            if (current) commit(current.changes, message.endLsn, current.xid, message.commitTime);
+            if (current) commit(current, message.endLsn, message.commitTime);
             current = undefined;
             return;
           case 'message': {
             if (message.prefix === 'sluice.sync') this.#syncs.get(Buffer.from(message.content).toString())?.();
             return;
           }
-          case 'streamStart':
-            streaming = message.xid;
+          case 'streamStart': {
+            let open = streamed.get(message.xid);
+            if (!open) streamed.set(message.xid, (open = { xid: message.xid, buffer: [], bufferXid: message.xid, parts: [], streamed: true }));
+            streaming = open;
             return;
+          }
           case 'streamStop':
+            if (streaming) spill(streaming);
             streaming = undefined;
             return;
           case 'streamCommit': {
-            commit(streamed.get(message.xid) ?? [], message.endLsn, message.xid, message.commitTime);
+            const open = streamed.get(message.xid);
+            if (open) commit(open, message.endLsn, message.commitTime);
             streamed.delete(message.xid);
             return;
           }
           case 'streamAbort': {
+            const open = streamed.get(message.xid);
+            if (!open) return;
             if (message.subXid === message.xid) streamed.delete(message.xid);
-            else streamed.set(message.xid, (streamed.get(message.xid) ?? []).filter((entry) => entry.xid !== message.subXid));
+            else {
+              // A subtransaction rolled back: its changes, buffered or already in parts, go.
+              for (const part of open.parts) if (part.subxid === message.subXid) part.aborted = true;
+              if (open.bufferXid === message.subXid) open.buffer = [];
+            }
             return;
           }
           default: {
@@ -297,20 +476,22 @@ export class PostgresCapture {
             } else entries = changesOf(message);
             if (entries.length === 0) return;
             const xid = (message as { xid?: number }).xid;
-            if (xid !== undefined && streaming !== undefined) {
-              const list = streamed.get(streaming) ?? [];
-              for (const entry of entries) list.push({ ...entry, xid });
-              streamed.set(streaming, list);
-            } else current?.changes.push(...entries);
+            if (xid !== undefined && streaming) add(streaming, entries, xid);
+            else if (current) add(current, entries, current.xid);
           }
         }
       } catch (error) {
         failure ??= error as Error;
+      } finally {
+        if (lsn > stats.receivedLsn) stats.receivedLsn = lsn;
       }
     };
     let ended: (error: Error) => void;
     const done = new Promise<Error>((resolve) => (ended = resolve));
     stream = await ReplicationStream.start({ url: this.#config.url, slot: this.#config.slot, publication: this.#config.publication, startLsn, onMessage, onError: (error) => ended(error) });
+    this.#stream_ = stream;
+    await this.#checkIdentity(stream.systemId, stream.timeline);
+    stats.phase = 'streaming';
     this.#drained = async () => {
       while (flushing || queued.length > 0) await work.catch(() => {});
       if (failure) throw failure;
@@ -322,13 +503,34 @@ export class PostgresCapture {
     const poll = setInterval(() => {
       if (failure) ended(failure);
     }, 50);
+    // The server's WAL position, for lag in bytes (a separate connection: the replication one
+    // cannot run queries while it streams).
+    const lsnClient = new pg.Client({ connectionString: this.#config.url });
+    let asking = false;
+    const ask = async () => {
+      if (asking) return;
+      asking = true;
+      try {
+        this.#serverLsn = parseLsn(String((await lsnClient.query(`SELECT pg_current_wal_lsn()::text AS lsn`)).rows[0].lsn));
+      } catch {
+        this.#serverLsn = undefined;
+      } finally {
+        asking = false;
+      }
+    };
+    lsnClient.on('error', () => {});
+    const lsnTimer = setInterval(() => void ask(), 2000);
+    void lsnClient.connect().then(ask, () => {});
     try {
       const reason = await done;
       if (!signal.aborted) throw reason;
     } finally {
       clearInterval(poll);
+      clearInterval(lsnTimer);
+      void lsnClient.end().catch(() => {});
       signal.removeEventListener('abort', abort);
       await work.catch(() => {});
+      this.#stream_ = undefined;
       await stream.close();
     }
   }

@@ -26,6 +26,9 @@ export interface PreflightReport {
   /** Whether the slot and publication exist already (they are created when missing). */
   slotExists: boolean;
   publicationExists: boolean;
+  /** The slot's state when it exists (wal_status 'lost': invalidated) and the server's WAL position now. */
+  slot?: { walStatus: string | null; confirmedFlush: string | null };
+  currentLsn: string;
   problems: PreflightProblem[];
 }
 
@@ -64,7 +67,7 @@ export async function preflight(config: PostgresSourceConfig): Promise<Preflight
         problems.push({ check: 'replica_identity', message: `table ${qualified} has ${found.identity === 'n' ? 'REPLICA IDENTITY NOTHING' : 'no primary key'}: its updates and deletes would not say which row they change`, fix: `add a primary key, or run ALTER TABLE ${qualified} REPLICA IDENTITY FULL` });
       }
     }
-    const slots = (await client.query(`SELECT slot_name, plugin, active, active_pid FROM pg_replication_slots`)).rows as Array<{ slot_name: string; plugin: string | null; active: boolean; active_pid: number | null }>;
+    const slots = (await client.query(`SELECT slot_name, plugin, active, active_pid, wal_status, confirmed_flush_lsn::text AS confirmed_flush FROM pg_replication_slots`)).rows as Array<{ slot_name: string; plugin: string | null; active: boolean; active_pid: number | null; wal_status: string | null; confirmed_flush: string | null }>;
     const ours = slots.find((s) => s.slot_name === config.slot);
     if (ours) {
       if (ours.plugin !== 'pgoutput') problems.push({ check: 'slot_plugin', message: `replication slot "${config.slot}" uses ${ours.plugin ?? 'no plugin (a physical slot)'}, not pgoutput`, fix: `name another slot in WITH (slot = …), or drop it: SELECT pg_drop_replication_slot('${config.slot}')` });
@@ -77,7 +80,8 @@ export async function preflight(config: PostgresSourceConfig): Promise<Preflight
     const senders = Number((await client.query(`SELECT count(*) AS n FROM pg_stat_replication`)).rows[0].n);
     if (senders >= maxSenders) problems.push({ check: 'wal_senders', message: `all ${maxSenders} WAL senders are busy`, fix: 'raise max_wal_senders in postgresql.conf and restart PostgreSQL' });
     const publicationExists = (await client.query(`SELECT 1 FROM pg_publication WHERE pubname = $1`, [config.publication])).rowCount === 1;
-    return { serverVersion, slotExists: ours !== undefined, publicationExists, problems };
+    const currentLsn = String((await client.query(`SELECT pg_current_wal_lsn()::text AS lsn`)).rows[0].lsn);
+    return { serverVersion, slotExists: ours !== undefined, publicationExists, problems, currentLsn, ...(ours ? { slot: { walStatus: ours.wal_status, confirmedFlush: ours.confirmed_flush } } : {}) };
   } finally {
     await client.end().catch(() => {});
   }

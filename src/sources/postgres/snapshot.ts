@@ -22,6 +22,9 @@ export interface SlotSnapshot {
   /** Replication starts here: the snapshot holds everything committed before it. */
   consistentPoint: bigint;
   snapshotName: string;
+  /** The server's system identifier and timeline (IDENTIFY_SYSTEM): a log continues only on the same. */
+  systemId: string;
+  timeline: number;
   /** Keeps the snapshot alive; close it once the tables are read. */
   connection: pg.Client;
 }
@@ -30,9 +33,10 @@ export async function createSlotWithSnapshot(config: PostgresSourceConfig): Prom
   const connection = new pg.Client({ connectionString: config.url, replication: 'database' } as pg.ClientConfig);
   await connection.connect();
   try {
+    const identity = (await connection.query('IDENTIFY_SYSTEM')).rows[0] as { systemid: string; timeline: string | number };
     const result = await connection.query(`CREATE_REPLICATION_SLOT ${quoteIdentifier(config.slot)} LOGICAL pgoutput (SNAPSHOT 'export')`);
     const row = result.rows[0] as { consistent_point: string; snapshot_name: string };
-    return { consistentPoint: parseLsn(row.consistent_point), snapshotName: row.snapshot_name, connection };
+    return { consistentPoint: parseLsn(row.consistent_point), snapshotName: row.snapshot_name, systemId: String(identity.systemid), timeline: Number(identity.timeline), connection };
   } catch (error) {
     await connection.end().catch(() => {});
     throw new DefiniteError('pg_slot_create', `source ${config.name}: the replication slot "${config.slot}" could not be created: ${(error as Error).message}`, 'check the preflight problems (wal_level, privileges, max_replication_slots)');
