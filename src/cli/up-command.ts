@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DefiniteError, resolveSecrets } from '../core/index.ts';
 import { PipelineRuntime, type RuntimeOptions } from '../pipeline/runtime.ts';
+import type { SourceStatus } from '../pipeline/api.ts';
 import { dataOption, parseCommand, persistMode, UsageError } from './arguments.ts';
 
 export const listenDefault = '127.0.0.1:7878';
@@ -172,6 +173,19 @@ function progressPrinter(quiet = false): { report: NonNullable<RuntimeOptions['o
   };
 }
 
+/** A source in the live summary: its snapshot's progress, or how far behind it is. */
+function sourceSummary(source: SourceStatus): string {
+  const n = (value: number) => value.toLocaleString('en-US');
+  if (source.state === 'failed') return `${source.name} failed (${source.error?.code ?? 'see /v1/status'})`;
+  const snapshot = source.snapshot;
+  if (source.state === 'snapshot' && snapshot) {
+    const total = snapshot.estimatedRows > snapshot.rows ? ` / ~${n(snapshot.estimatedRows)}` : '';
+    return `${source.name} snapshot ${snapshot.table} (${snapshot.tablesDone + 1}/${snapshot.tables}): ${n(snapshot.rows)}${total} rows, ${n(snapshot.rowsPerSecond)}/s${snapshot.etaSeconds !== undefined ? `, about ${snapshot.etaSeconds} s left` : ''}`;
+  }
+  const retrying = source.error ? ` (retrying: ${source.error.code})` : '';
+  return `${source.name} ${source.state}${retrying} ${n(source.rowsPerSecond)} rows/s, ${source.lagSeconds} s behind${source.lagBytes !== undefined ? ` (${n(source.lagBytes)} WAL bytes)` : ''}`;
+}
+
 /** Every second on a terminal (every 10 s otherwise): events/s, lag and rows per view. */
 function liveSummary(runtime: PipelineRuntime, extra?: () => string): { stop: () => void } {
   const tty = process.stdout.isTTY === true;
@@ -186,7 +200,8 @@ function liveSummary(runtime: PipelineRuntime, extra?: () => string): { stop: ()
       previousAt = now;
       const lag = status.tables.reduce((sum, t) => sum + t.lag, 0);
       const views = status.views.map((v) => `${v.name} ${v.rows.toLocaleString('en-US')}${v.failure ? ' (failed)' : ''}`).join(' · ');
-      const line = `${Math.round(rate).toLocaleString('en-US')} events/s · lag ${lag.toLocaleString('en-US')} records · step ${status.lastStepMs} ms${extra ? ` · ${extra()}` : ''} · ${views}`;
+      const sources = status.sources.map(sourceSummary).join(' · ');
+      const line = `${Math.round(rate).toLocaleString('en-US')} events/s · lag ${lag.toLocaleString('en-US')} records · step ${status.lastStepMs} ms${sources ? ` · ${sources}` : ''}${extra ? ` · ${extra()}` : ''} · ${views}`;
       if (tty) process.stdout.write(`\r${line.slice(0, Math.max(40, (process.stdout.columns ?? 120) - 1))}\x1b[K`);
       else process.stdout.write(`${line}\n`);
     },

@@ -54,6 +54,29 @@ export interface SearchHitInfo {
   highlights: Record<string, string>;
 }
 
+/** A CDC source: what it is doing, where it stands, how far behind. */
+export interface SourceStatus {
+  name: string;
+  kind: 'postgres';
+  /** starting (connecting, checking), snapshot (reading tables), streaming, failed (see error). */
+  state: 'starting' | 'snapshot' | 'streaming' | 'failed';
+  /** The source position of the last transaction in the log (a PostgreSQL LSN). */
+  position: string;
+  /** Records captured into the log that the views have not processed yet. */
+  lag: number;
+  /** WAL the server has written beyond what Sluice has captured (while streaming). */
+  lagBytes?: number;
+  /** How long ago the oldest change captured but not yet in the views was committed (0: none). */
+  lagSeconds: number;
+  /** Rows (changes) captured per second, over the last few seconds. */
+  rowsPerSecond: number;
+  /** Changes captured since start. */
+  rowsCaptured: number;
+  /** While the initial snapshot runs (and after it, its totals). */
+  snapshot?: { table: string; tablesDone: number; tables: number; rows: number; estimatedRows: number; rowsPerSecond: number; etaSeconds?: number; done: boolean };
+  error?: { code: string; message: string; hint?: string };
+}
+
 export interface StatusReport {
   state: 'starting' | 'replaying' | 'running' | 'stopping' | 'stopped';
   /** The position every view and sink reflects. */
@@ -65,8 +88,8 @@ export interface StatusReport {
   eventsProcessed: number;
   /** Tables fed by appends (and, later, sources): their log topic, end, what is processed, lag. */
   tables: Array<{ name: string; topic: string; endOffset: number; processedOffset: number; lag: number; eventsAppended: number; rows: number }>;
-  /** Change data capture sources (CREATE SOURCE): none until PostgreSQL and MySQL capture land. */
-  sources: Array<{ name: string; position: string; lag: number; error?: { code: string; message: string; hint?: string } }>;
+  /** Change data capture sources (CREATE SOURCE). */
+  sources: SourceStatus[];
   /** Each view's rows and the position (frontier) they reflect. */
   views: Array<{ name: string; rows: number; position: string; failure?: { code: string; message: string; hint?: string } }>;
   sinks: Array<{ name: string; kind: 'store' | 'search' | 'file'; view: string; step?: number; position?: string; file?: string }>;

@@ -49,7 +49,7 @@ import { SearchIndex } from '../sinks/search/index.ts';
 import type { Sink, SinkTarget } from '../sinks/sink.ts';
 import { ViewStore } from '../sinks/store/index.ts';
 import { closest, inputValue, parsePipelineAsync, quoteIdentifier, quoteLiteral, SqlError, typeLabel, type PipelineStatement, type SqlType } from '../sql/index.ts';
-import type { AppendOptions, AppendResult, ChangeEvent, ColumnInfo, PipelineHandle, ReadViewOptions, RelationInfo, SearchHitInfo, SearchSinkInfo, StatusReport } from './api.ts';
+import type { AppendOptions, AppendResult, ChangeEvent, ColumnInfo, PipelineHandle, ReadViewOptions, RelationInfo, SearchHitInfo, SearchSinkInfo, SourceStatus, StatusReport } from './api.ts';
 import { Database, open as openDatabase, writeTables } from './database.ts';
 import { decodePosition, encodePosition, reaches, recordsIn, type Frontier } from './position.ts';
 import { decodeTableRecord, encodeTableRecord, INSERT, recordIdempotencyKey } from './table-records.ts';
@@ -98,6 +98,15 @@ interface SourceInput {
   /** The last transaction's position captured, and the capture's last error. */
   lsn?: string;
   error?: Error;
+  instance?: PostgresCapture;
+  /** When the last error happened, and whether it stopped the capture for good (not retried). */
+  errorAt?: number;
+  failed?: boolean;
+  /** Changes captured since start, sampled for a rate: [ms, rows] at most every 500 ms. */
+  rows: number;
+  samples: Array<[number, number]>;
+  /** Commit times (ms) of transactions captured but not yet processed, by the topic offset after them. */
+  unapplied: Array<[offset: number, time: number]>;
 }
 
 interface SinkEntry {
@@ -228,7 +237,7 @@ export class PipelineRuntime implements PipelineHandle {
     // Each source's tables, as PostgreSQL describes them now, and its topic.
     for (const config of definition.sources) {
       const described = await describeTables(config);
-      const input: SourceInput = { config, tables: new Map() };
+      const input: SourceInput = { config, tables: new Map(), rows: 0, samples: [], unapplied: [] };
       for (const table of described) {
         const name = `${config.name}.${table.name.split('.')[1]}`;
         const text = createTableSql(name, table.columns);
@@ -437,15 +446,18 @@ export class PipelineRuntime implements PipelineHandle {
   #capture(entry: TableEntry, source: SourceInput): PostgresCapture {
     const controller = new AbortController();
     source.controller = controller;
-    const capture = new PostgresCapture(source.config, this.#log, {
+    const capture = (source.instance = new PostgresCapture(source.config, this.#log, {
       ...(this.#options.persist ? { persist: this.#options.persist } : {}),
       onAppend: (record) => {
         entry.endOffset++;
         if (record.kind === TRANSACTION || record.kind === SNAPSHOT_END) source.lsn = String(record.position.lsn);
+        if (record.kind === TRANSACTION && source.unapplied.length < 100_000) source.unapplied.push([entry.endOffset, Number(BigInt(String(record.position.time)) / 1000n) + POSTGRES_EPOCH_MS]);
+        source.rows += record.changes.length;
+        sample(source);
         this.#appended = true;
         this.#wake?.();
       },
-    });
+    }));
     source.capture = (async () => {
       for (let attempt = 0; !controller.signal.aborted; attempt++) {
         try {
@@ -453,8 +465,12 @@ export class PipelineRuntime implements PipelineHandle {
           return;
         } catch (error) {
           source.error = error as Error;
+          source.errorAt = Date.now();
           // A definite error (a problem on the server that needs fixing) is reported, not retried.
-          if (!(error instanceof TransientError)) return;
+          if (!(error instanceof TransientError)) {
+            source.failed = true;
+            return;
+          }
           await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 500 * 2 ** attempt)).unref?.());
         }
       }
@@ -801,9 +817,7 @@ export class PipelineRuntime implements PipelineHandle {
         const processed = this.#frontier.get(t.topic) ?? 0;
         return { name: t.name, topic: t.topic, endOffset: t.endOffset, processedOffset: processed, lag: t.endOffset - processed, eventsAppended: t.appended, rows: this.#db.tableSize(t.name) };
       }),
-      sources: [...this.#tables.values()].flatMap((t) =>
-        t.source ? [{ name: t.source.config.name, position: t.source.lsn ?? '', lag: t.endOffset - (this.#frontier.get(t.topic) ?? 0), ...(t.source.error ? { error: errorInfo(t.source.error) } : {}) }] : [],
-      ),
+      sources: [...this.#tables.values()].flatMap((t) => (t.source ? [this.#sourceStatus(t, t.source)] : [])),
       views: [...this.#views.values()].map((v) => {
         const failure = this.#db.viewInfo(v.name).failure;
         return { name: v.name, rows: this.#store.count(v.name), position, ...(failure ? { failure: errorInfo(failure) } : {}) };
@@ -828,6 +842,40 @@ export class PipelineRuntime implements PipelineHandle {
     }
     for (const v of this.#views.values()) out.push({ name: v.name, kind: 'view', columns: v.columns.map((c) => ({ name: c.name, type: typeLabel(c.type) })) });
     return out;
+  }
+
+  #sourceStatus(entry: TableEntry, source: SourceInput): SourceStatus {
+    const stats = source.instance?.stats;
+    const now = Date.now();
+    const processed = this.#frontier.get(entry.topic) ?? 0;
+    while (source.unapplied.length > 0 && source.unapplied[0]![0] <= processed) source.unapplied.shift();
+    // The oldest commit waiting: in the log unprocessed, or received and not yet durable.
+    const waiting = Math.min(source.unapplied[0]?.[1] ?? Infinity, stats?.pendingSince ?? Infinity);
+    // An error retried since: the capture got going again after it.
+    const current = source.error !== undefined && (source.failed || !(stats && stats.phase !== 'starting' && (stats.since ?? 0) > (source.errorAt ?? 0)));
+    const failed = source.failed === true;
+    const status: SourceStatus = {
+      name: source.config.name,
+      kind: 'postgres',
+      state: failed ? 'failed' : (stats?.phase ?? 'starting'),
+      position: source.lsn ?? '',
+      lag: entry.endOffset - processed,
+      lagSeconds: Number.isFinite(waiting) ? Math.max(0, Math.round(now - waiting) / 1000) : 0,
+      rowsPerSecond: rate(source, now),
+      rowsCaptured: source.rows,
+    };
+    const lagBytes = source.instance?.lagBytes;
+    if (lagBytes !== undefined) status.lagBytes = lagBytes;
+    const snapshot = stats?.snapshot;
+    if (snapshot) {
+      const seconds = Math.max(0.001, ((snapshot.endedAt ?? now) - snapshot.startedAt) / 1000);
+      const perSecond = Math.round(snapshot.rows / seconds);
+      const done = stats.phase !== 'snapshot';
+      const left = Math.max(0, snapshot.estimated - snapshot.rows);
+      status.snapshot = { table: snapshot.table, tablesDone: snapshot.tablesDone, tables: snapshot.tables, rows: snapshot.rows, estimatedRows: snapshot.estimated, rowsPerSecond: perSecond, done, ...(!done && perSecond > 0 ? { etaSeconds: Math.ceil(left / perSecond) } : {}) };
+    }
+    if (current) status.error = errorInfo(source.error!);
+    return status;
   }
 
   /** Every table: those fed by appends, then the sources' tables. */
@@ -1246,6 +1294,26 @@ function errorInfo(error: Error): { code: string; message: string; hint?: string
 
 function round(ms: number): number {
   return Math.round(ms * 100) / 100;
+}
+
+const POSTGRES_EPOCH_MS = 946_684_800_000;
+
+/** Records a sample of a source's captured rows (at most every 500 ms, 20 kept). */
+function sample(source: SourceInput): void {
+  const now = Date.now();
+  const last = source.samples.at(-1);
+  if (last && now - last[0] < 500) return;
+  source.samples.push([now, source.rows]);
+  if (source.samples.length > 20) source.samples.shift();
+}
+
+/** Rows per second over the samples of the last ~5 s (0 when nothing came in lately). */
+function rate(source: SourceInput, now: number): number {
+  sample(source);
+  const recent = source.samples.filter(([time]) => now - time <= 5500);
+  const first = recent[0];
+  if (!first || now - first[0] < 100) return 0;
+  return Math.round(((source.rows - first[1]) * 1000) / (now - first[0]));
 }
 
 type Batch = { table: string; ops: Uint8Array; rows: Row[]; keep?: Array<number[] | undefined> };

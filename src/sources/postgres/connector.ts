@@ -40,7 +40,9 @@ export interface CaptureProgress {
 /** What the capture is doing, for status and metrics (read it, don't keep it). */
 export interface CaptureStats {
   phase: 'starting' | 'snapshot' | 'streaming';
-  snapshot?: { table: string; tablesDone: number; tables: number; rows: number; estimated: number; startedAt: number };
+  /** When the capture entered its phase (ms since 1970). */
+  since?: number;
+  snapshot?: { table: string; tablesDone: number; tables: number; rows: number; estimated: number; startedAt: number; endedAt?: number };
   /** Changes captured into the log since the capture started streaming. */
   rows: number;
   /** The WAL position of the last message received. */
@@ -144,6 +146,7 @@ export class PostgresCapture {
   async run(signal: AbortSignal): Promise<void> {
     await this.#log.createTopic(this.topic, { partitions: 1 });
     this.#stats.phase = 'starting';
+    this.#stats.since = Date.now();
     const last = (this.#last = await this.#lastRecord());
     const report = await preflight(this.#config);
     // A slot this log's snapshot made is expected to exist; the others are not ours.
@@ -264,8 +267,10 @@ export class PostgresCapture {
       const lsn = formatLsn(slot.consistentPoint);
       const identity = { system: slot.systemId, timeline: slot.timeline };
       await this.#append({ kind: SNAPSHOT_START, position: { lsn, ...identity }, tables: [], changes: [] });
-      const progress = (this.#stats.snapshot = { table: '', tablesDone: 0, tables: this.#config.tables.length, rows: 0, estimated: 0, startedAt: Date.now() });
+      const progress: NonNullable<CaptureStats['snapshot']> = { table: '', tablesDone: 0, tables: this.#config.tables.length, rows: 0, estimated: 0, startedAt: Date.now() };
+      this.#stats.snapshot = progress;
       this.#stats.phase = 'snapshot';
+      this.#stats.since = Date.now();
       const estimates = new Map<string, number>();
       let before = 0;
       for await (const chunk of readSnapshot(this.#config, slot.snapshotName)) {
@@ -283,6 +288,7 @@ export class PostgresCapture {
         this.#options.onProgress?.({ phase: 'snapshot', table: chunk.table, rows: chunk.done, estimated: chunk.estimated });
       }
       progress.tablesDone = progress.tables;
+      progress.endedAt = Date.now();
       await this.#append({ kind: SNAPSHOT_END, position: { lsn, ...identity }, tables: [], changes: [] });
       return slot.consistentPoint;
     } finally {
@@ -492,6 +498,7 @@ export class PostgresCapture {
     this.#stream_ = stream;
     await this.#checkIdentity(stream.systemId, stream.timeline);
     stats.phase = 'streaming';
+    stats.since = Date.now();
     this.#drained = async () => {
       while (flushing || queued.length > 0) await work.catch(() => {});
       if (failure) throw failure;
