@@ -858,6 +858,17 @@ export class Database {
   }
 
   /** A view's visible columns, its ORDER BY (as column indexes) and why it has no result, if so. */
+  /**
+   * Stops a view for good with `error` (it keeps its last rows, reads as failed, and views over it
+   * do too): what it reads changed in a way it cannot absorb.
+   */
+  failView(name: string, error: Error): void {
+    const view = this.#views.get(name);
+    if (!view) throw new DefiniteError('relation_unknown', `view "${name}" does not exist`);
+    view.failure = error;
+    view.permanent = true;
+  }
+
   viewInfo(name: string): { columns: Column[]; sortKeys: SortKey[]; failure: Error | undefined; reads: string[] } {
     const view = this.#view(name);
     const failed = this.#failedUpstream(view);

@@ -55,9 +55,8 @@ import { decodePosition, encodePosition, reaches, recordsIn, type Frontier } fro
 import { decodeTableRecord, encodeTableRecord, INSERT, recordIdempotencyKey } from './table-records.ts';
 import { postgresConfig, type PostgresSourceConfig } from '../sources/postgres/config.ts';
 import { PostgresCapture } from '../sources/postgres/connector.ts';
-import type { ColumnMapping } from '../sources/postgres/schema.ts';
 import { describeTables } from '../sources/postgres/snapshot.ts';
-import { decodeSourceRecord, SNAPSHOT_END, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, transactionParts, type SourceRecord } from '../sources/records.ts';
+import { decodeSourceHeader, decodeSourceRecord, SNAPSHOT_END, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, transactionParts, type SourceRecord } from '../sources/records.ts';
 
 export interface RuntimeOptions {
   /** The pipeline's SQL text. */
@@ -91,8 +90,15 @@ interface TableEntry {
 /** A CREATE SOURCE … FROM POSTGRES: its capture, and its tables as Sluice tables. */
 interface SourceInput {
   config: PostgresSourceConfig;
-  /** The source's `schema.table` → the Sluice table (`SOURCE.table`) and its column names. */
-  tables: Map<string, { name: string; columns: string[] }>;
+  /**
+   * The source's `schema.table` → the Sluice table (`SOURCE.table`): its columns and their types,
+   * and the columns as the source has them now (`live`, by the last record that described them).
+   * The Sluice table keeps a column the source dropped (NULL from then on), so the pipeline still
+   * loads; views that cannot do without it are stopped (see #fitViews).
+   */
+  tables: Map<string, SourceTableEntry>;
+  /** Schema changes seen (newest last, at most 20), for status. */
+  schemaChanges: SchemaChange[];
   capture?: Promise<void>;
   controller?: AbortController;
   /** The last transaction's position captured, and the capture's last error. */
@@ -107,6 +113,24 @@ interface SourceInput {
   samples: Array<[number, number]>;
   /** Commit times (ms) of transactions captured but not yet processed, by the topic offset after them. */
   unapplied: Array<[offset: number, time: number]>;
+}
+
+interface SourceTableEntry {
+  name: string;
+  columns: string[];
+  types: string[];
+  live: Array<[name: string, type: string]>;
+  /** The record's columns as last seen (JSON), to notice a change cheaply. */
+  seen?: string;
+}
+
+interface SchemaChange {
+  table: string;
+  position: string;
+  added: string[];
+  dropped: string[];
+  retyped: string[];
+  stoppedViews: string[];
 }
 
 interface SinkEntry {
@@ -155,6 +179,7 @@ export class PipelineRuntime implements PipelineHandle {
   readonly #store: ViewStore;
   readonly #searchDb: DatabaseSync;
   readonly #tables = new Map<string, TableEntry>();
+  #definition: Definition | undefined;
   readonly #views = new Map<string, ViewEntry>();
   /** Change streams of tables (views' streams are their ViewEntry). */
   readonly #tableStreams = new Map<string, Stream>();
@@ -235,15 +260,23 @@ export class PipelineRuntime implements PipelineHandle {
       tables.push({ name, topic, columns: schema.columns.map((c) => c.name), endOffset: end!, appended: 0 });
     }
     // Each source's tables, as PostgreSQL describes them now, and its topic.
+    const schemasFile = path.join(options.data, 'source-tables.json');
+    const knownSchemas = (fs.existsSync(schemasFile) ? JSON.parse(fs.readFileSync(schemasFile, 'utf8')) : {}) as SourceSchemas;
+    const nextSchemas: SourceSchemas = {};
     for (const config of definition.sources) {
       const described = await describeTables(config);
-      const input: SourceInput = { config, tables: new Map(), rows: 0, samples: [], unapplied: [] };
+      const input: SourceInput = { config, tables: new Map(), rows: 0, samples: [], unapplied: [], schemaChanges: [] };
       for (const table of described) {
         const name = `${config.name}.${table.name.split('.')[1]}`;
-        const text = createTableSql(name, table.columns);
+        const live = table.columns.map((c): SourceColumn => [c.name, typeLabel(c.type), c.key]);
+        // The columns the Sluice table had before, then any the source added since.
+        const known = knownSchemas[config.name]?.[table.name];
+        const columns = known ? [...known, ...live.filter(([n]) => !known.some(([k]) => k === n))] : live;
+        (nextSchemas[config.name] ??= {})[table.name] = columns;
+        const text = createTableSql(name, columns);
         const [statement] = await parsePipelineAsync(text, `source ${config.name}`);
         db.runStatement(statement!, text, `source ${config.name}`);
-        input.tables.set(table.name, { name, columns: table.columns.map((c) => c.name) });
+        input.tables.set(table.name, { name, columns: columns.map(([n]) => n), types: columns.map(([, t]) => t), live: live.map(([n, t]) => [n, t]) });
       }
       const topic = `source.${config.name}`;
       await log.createTopic(topic, { partitions: 1 });
@@ -262,9 +295,15 @@ export class PipelineRuntime implements PipelineHandle {
       }
     }
     for (const statement of definition.views) db.runStatement(statement, options.text, file);
+    if (definition.sources.length > 0 && JSON.stringify(nextSchemas) !== JSON.stringify(knownSchemas)) {
+      replaceRebuildableFile(new NodeStorage(), schemasFile, new TextEncoder().encode(JSON.stringify(nextSchemas, null, 1) + '\n'));
+    }
     const runtime = new PipelineRuntime(options, db, log, store, searchDb, frontier);
+    runtime.#definition = definition;
     for (const table of tables) runtime.#tables.set(table.name, table);
     for (const [key, token] of keys) runtime.#keys.set(key, token);
+    // Views that do not fit the source tables as they are now (a column dropped while stopped).
+    if (definition.sources.length > 0) await runtime.#fitViews(undefined);
     runtime.#checkpointFrontier = recordsIn(frontier);
     try {
       if (!(await runtime.#openSinks(definition))) {
@@ -590,6 +629,8 @@ export class PipelineRuntime implements PipelineHandle {
             // A large transaction's changes are in parts written before it: they apply with it,
             // one part at a time (below), so the whole transaction is never decoded at once.
             const parts = await this.#parts(table.topic, decoded);
+            await this.#noticeSchema(table.source, decoded);
+            for (const part of parts) await this.#noticeSchema(table.source, decodeSourceHeader(part.value ?? new Uint8Array(), `${table.topic} offset ${part.offset}`));
             if (parts.length > 0) {
               segments.push({ batches: batches.splice(0) }, { parts, source: table.source, topic: table.topic });
               budget -= parts.reduce((sum, part) => sum + (part.value?.length ?? 0), 0);
@@ -669,6 +710,75 @@ export class PipelineRuntime implements PipelineHandle {
     this.#maxStepMs = Math.max(this.#maxStepMs, this.#lastStepMs);
     this.#publish(outputs, next);
     return true;
+  }
+
+  /**
+   * A source record that describes a table's columns differently from before (ALTER TABLE at the
+   * source): the change is noted (status), and views that no longer fit are stopped before the
+   * record is applied.
+   */
+  async #noticeSchema(source: SourceInput, record: Omit<SourceRecord, 'changes'>): Promise<void> {
+    for (const described of record.tables) {
+      const table = source.tables.get(described.name);
+      if (!table) continue;
+      const seen = JSON.stringify(described.columns);
+      if (table.seen === seen) continue;
+      table.seen = seen;
+      const before = new Map(table.live);
+      const after = new Map(described.columns);
+      const change: SchemaChange = {
+        table: table.name,
+        position: String(record.position.lsn ?? ''),
+        added: [...after.keys()].filter((c) => !before.has(c)),
+        dropped: [...before.keys()].filter((c) => !after.has(c)),
+        retyped: [...after.keys()].filter((c) => before.has(c) && before.get(c) !== after.get(c)),
+        stoppedViews: [],
+      };
+      table.live = described.columns.map(([n, t]) => [n, t]);
+      if (change.added.length + change.dropped.length + change.retyped.length === 0) continue;
+      source.schemaChanges.push(change);
+      if (source.schemaChanges.length > 20) source.schemaChanges.shift();
+      if (change.dropped.length + change.retyped.length > 0) change.stoppedViews = await this.#fitViews(change);
+    }
+  }
+
+  /**
+   * Stops the views that would not compile against the source tables as the source has them now
+   * (`live`): each is planned again in a scratch database. Returns the views stopped.
+   */
+  async #fitViews(change: SchemaChange | undefined): Promise<string[]> {
+    const definition = this.#definition!;
+    const file = this.#options.file ?? '<pipeline>';
+    const scratch = await openDatabase();
+    const stopped: string[] = [];
+    try {
+      for (const statement of definition.tables) scratch.runStatement(statement, this.#options.text, file);
+      for (const entry of this.#tables.values()) {
+        for (const table of entry.source?.tables.values() ?? []) {
+          const text = createTableSql(table.name, table.live.map(([n, t]) => [n, t, false]));
+          const [statement] = await parsePipelineAsync(text, `source ${entry.source!.config.name}`);
+          scratch.runStatement(statement!, text, `source ${entry.source!.config.name}`);
+        }
+      }
+      const names = [...definition.viewTexts.keys()];
+      definition.views.forEach((statement, i) => {
+        const name = names[i]!;
+        try {
+          scratch.runStatement(statement, this.#options.text, file);
+        } catch (error) {
+          const info = this.#db.viewInfo(name);
+          // Already stopped, or stopped through a view it reads: nothing more to say.
+          if (info.failure || info.reads.some((r) => stopped.includes(r))) return;
+          const why = (error as Error).message.split('\n')[0]!.replace(/^[^:]*:\d+:\d+: /, '');
+          const what = change ? ` after ${change.table} changed at the source (${describeChange(change)}${change.position ? ` at ${change.position}` : ''})` : ' as the source tables are now';
+          this.#db.failView(name, new DefiniteError('source_schema_changed', `view "${name}" no longer compiles${what}: ${why}`, 'change the view in the pipeline file and restart: a changed view is rebuilt from the source\'s data'));
+          stopped.push(name);
+        }
+      });
+    } finally {
+      await scratch.close();
+    }
+    return stopped;
   }
 
   /** The parts a source transaction record commits, read back (still encoded) from its topic in order. */
@@ -863,6 +973,7 @@ export class PipelineRuntime implements PipelineHandle {
       lagSeconds: Number.isFinite(waiting) ? Math.max(0, Math.round(now - waiting) / 1000) : 0,
       rowsPerSecond: rate(source, now),
       rowsCaptured: source.rows,
+      schemaChanges: source.schemaChanges,
     };
     const lagBytes = source.instance?.lagBytes;
     if (lagBytes !== undefined) status.lagBytes = lagBytes;
@@ -1298,6 +1409,11 @@ function round(ms: number): number {
 
 const POSTGRES_EPOCH_MS = 946_684_800_000;
 
+function describeChange(change: SchemaChange): string {
+  const parts = [...change.dropped.map((c) => `dropped ${c}`), ...change.retyped.map((c) => `changed the type of ${c}`), ...change.added.map((c) => `added ${c}`)];
+  return parts.join(', ');
+}
+
 /** Records a sample of a source's captured rows (at most every 500 ms, 20 kept). */
 function sample(source: SourceInput): void {
   const now = Date.now();
@@ -1332,13 +1448,20 @@ function sourceBatches(source: SourceInput, record: SourceRecord, batches: Batch
   const flush = () => {
     if (last) last.batch.ops = Uint8Array.from(last.ops);
   };
+  // Per table the record describes: where each Sluice column's value is in the record's rows
+  // (undefined: the same columns in the same order). A column the record lacks (dropped at the
+  // source), or has with another type (altered), reads NULL.
+  const maps = record.tables.map((described) => {
+    const table = source.tables.get(described.name);
+    if (!table) return undefined;
+    const same = described.columns.length === table.columns.length && described.columns.every(([n, t], i) => n === table.columns[i] && t === table.types[i]);
+    return same ? undefined : table.columns.map((c, k) => described.columns.findIndex(([n, t]) => n === c && t === table.types[k]));
+  });
   for (const change of record.changes) {
     const described = record.tables[change.table]!;
     const table = source.tables.get(described.name);
     if (!table) continue; // a table this pipeline does not read
-    const written = described.columns.map(([name]) => name);
-    const same = written.length === table.columns.length && written.every((c, i) => c === table.columns[i]);
-    const map = same ? undefined : table.columns.map((c) => written.indexOf(c));
+    const map = maps[change.table];
     const row: Row = map ? map.map((j) => (j < 0 ? null : (change.row[j] ?? null))) : change.row;
     const keep = change.unchanged?.map((j) => (map ? map.indexOf(j) : j)).filter((j) => j >= 0);
     if (!last || last.batch.table !== table.name) {
@@ -1355,9 +1478,14 @@ function sourceBatches(source: SourceInput, record: SourceRecord, batches: Batch
   return record.changes.length;
 }
 
-/** CREATE TABLE for a source table, from its columns as PostgreSQL describes them. */
-function createTableSql(name: string, columns: ColumnMapping[]): string {
-  const key = columns.filter((c) => c.key).map((c) => quoteIdentifier(c.name));
+/** A source table's column: name, Sluice type label, part of the primary key. */
+type SourceColumn = [name: string, type: string, key: boolean];
+/** `source-tables.json`: each source's tables' columns as the Sluice tables have them. */
+type SourceSchemas = Record<string, Record<string, SourceColumn[]>>;
+
+/** CREATE TABLE for a source table. */
+function createTableSql(name: string, columns: SourceColumn[]): string {
+  const key = columns.filter(([, , k]) => k).map(([n]) => quoteIdentifier(n));
   const qualified = name.split('.').map(quoteIdentifier).join('.');
-  return `CREATE TABLE ${qualified} (${columns.map((c) => `${quoteIdentifier(c.name)} ${typeLabel(c.type)}`).join(', ')}${key.length ? `, PRIMARY KEY (${key.join(', ')})` : ''})`;
+  return `CREATE TABLE ${qualified} (${columns.map(([n, t]) => `${quoteIdentifier(n)} ${t}`).join(', ')}${key.length ? `, PRIMARY KEY (${key.join(', ')})` : ''})`;
 }

@@ -103,15 +103,30 @@ export function encodeSourceRecord(record: SourceRecord): Uint8Array {
   return writer.finish().slice();
 }
 
+/** A record without its changes (cheap: what it is, where, and the tables it describes). */
+export function decodeSourceHeader(value: Uint8Array, where: string): Omit<SourceRecord, 'changes'> {
+  const reader = new ByteReader(value);
+  try {
+    return readHeader(reader);
+  } catch (error) {
+    throw new CorruptionError(where, reader.position, `unreadable source record (${(error as Error).message})`, 'the log was written by another program or is damaged');
+  }
+}
+
+function readHeader(reader: ByteReader): Omit<SourceRecord, 'changes'> {
+  const version = reader.uint8();
+  if (version !== FORMAT_VERSION) throw new Error(`record format ${version}; this Sluice reads ${FORMAT_VERSION}`);
+  const kind = reader.uint8() as SourceRecordKind;
+  const position = JSON.parse(reader.string()) as Record<string, unknown>;
+  const tables: SourceTable[] = [];
+  for (let i = reader.varint(); i > 0; i--) tables.push({ name: reader.string(), columns: JSON.parse(reader.string()) as SourceTable['columns'] });
+  return { kind, position, tables };
+}
+
 export function decodeSourceRecord(value: Uint8Array, where: string): SourceRecord {
   const reader = new ByteReader(value);
   try {
-    const version = reader.uint8();
-    if (version !== FORMAT_VERSION) throw new Error(`record format ${version}; this Sluice reads ${FORMAT_VERSION}`);
-    const kind = reader.uint8() as SourceRecordKind;
-    const position = JSON.parse(reader.string()) as Record<string, unknown>;
-    const tables: SourceTable[] = [];
-    for (let i = reader.varint(); i > 0; i--) tables.push({ name: reader.string(), columns: JSON.parse(reader.string()) as SourceTable['columns'] });
+    const { kind, position, tables } = readHeader(reader);
     const changes: SourceChange[] = [];
     for (let i = reader.varint(); i > 0; i--) {
       const table = reader.varint();
