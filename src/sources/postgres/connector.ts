@@ -495,8 +495,13 @@ export class PostgresCapture {
     let ended: (error: Error) => void;
     const done = new Promise<Error>((resolve) => (ended = resolve));
     stream = await ReplicationStream.start({ url: this.#config.url, slot: this.#config.slot, publication: this.#config.publication, startLsn, onMessage, onError: (error) => ended(error) });
+    try {
+      await this.#checkIdentity(stream.systemId, stream.timeline);
+    } catch (error) {
+      await stream.close();
+      throw error;
+    }
     this.#stream_ = stream;
-    await this.#checkIdentity(stream.systemId, stream.timeline);
     stats.phase = 'streaming';
     stats.since = Date.now();
     this.#drained = async () => {
