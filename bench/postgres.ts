@@ -58,7 +58,7 @@ export async function run(args: string[]): Promise<void> {
   const server = await startPostgres({ settings: { max_wal_size: "'4GB'", logical_decoding_work_mem: "'64MB'" } });
   const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-postgres-'));
   const log = await FileLog.open(path.join(folder, 'log'));
-  const controller = new AbortController();
+  let controller = new AbortController();
   let capture: Promise<void> | undefined;
   try {
     await server.query(`CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int, amount numeric(10,2), note text)`);
@@ -74,7 +74,7 @@ export async function run(args: string[]): Promise<void> {
     let waitingFor: { lsn: bigint; resolve: () => void } | undefined;
     const config = postgresConfig('bench', server.url(), new Map([['tables', 'public.orders']]));
     const began = performance.now();
-    const source = new PostgresCapture(config, log, {
+    const newCapture = () => new PostgresCapture(config, log, {
       onAppend: (record) => {
         if (record.kind === SNAPSHOT_END) snapshotDone();
         if (record.kind === TRANSACTION) {
@@ -87,8 +87,12 @@ export async function run(args: string[]): Promise<void> {
         if (p.phase === 'snapshot' && p.rows % 200_000 < 10_000) progress(`snapshot: ${formatNumber(p.rows)} of about ${formatNumber(p.estimated ?? 0)} rows`);
       },
     });
-    capture = source.run(controller.signal);
-    capture.catch((error: Error) => progress(`capture failed: ${error.message}`));
+    const start = () => {
+      controller = new AbortController();
+      capture = newCapture().run(controller.signal);
+      capture.catch((error: Error) => progress(`capture failed: ${error.message}`));
+    };
+    start();
     await snapshotEnded;
     const snapshotSeconds = (performance.now() - began) / 1000;
 
@@ -102,12 +106,20 @@ export async function run(args: string[]): Promise<void> {
     const client = new pg.Client({ connectionString: server.url() });
     await client.connect();
     const third = Math.floor(settings.changes / 3);
-    const streamStart = performance.now();
+    // Both read WAL already written: the capture is stopped while the changes are made, so its
+    // rate is its own, not PostgreSQL's write rate (the peer reads the same range afterwards).
+    controller.abort();
+    await capture;
+    const writeStart = performance.now();
     // Transactions of 1,000 rows: inserts, then updates and deletes of rows from the snapshot.
     for (let at = 0; at < third; at += 1000) await client.query(`INSERT INTO orders SELECT g, g % 10000, 1.5, 'new ' || g FROM generate_series(${settings.rows + at + 1}, ${settings.rows + at + 1000}) g`);
     for (let at = 0; at < third; at += 1000) await client.query(`UPDATE orders SET amount = amount + 1 WHERE id BETWEEN ${at + 1} AND ${at + 1000}`);
     for (let at = 0; at < third; at += 1000) await client.query(`DELETE FROM orders WHERE id BETWEEN ${third + at + 1} AND ${third + at + 1000}`);
     const end = await reached();
+    const writeSeconds = (performance.now() - writeStart) / 1000;
+    progress(`${formatNumber(settings.changes)} changes written in ${writeSeconds.toFixed(2)} s; the capture reads them`);
+    const streamStart = performance.now();
+    start();
     await untilLogged(end);
     const streamSeconds = (performance.now() - streamStart) / 1000;
     const streamRows = third * 3;
