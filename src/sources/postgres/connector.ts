@@ -12,20 +12,26 @@
  * - On restart the last record's position says where to resume; transactions PostgreSQL sends
  *   again (committed at or before it: appended, but not yet confirmed when the process died) are
  *   skipped.
- * - A snapshot interrupted before its end record is started over, with a fresh slot, after a new
- *   start record (which tells whoever applies the log to forget the unfinished one).
+ * - A snapshot interrupted before its end record continues after the last primary key it wrote
+ *   (snapshot.ts says why that converges), as long as the slot still stands at the snapshot's
+ *   point. Otherwise (a table without a primary key, a slot moved or gone) it starts over with a
+ *   fresh slot, after a new start record that tells whoever applies the log to forget the
+ *   unfinished one.
+ * - Records carry the server's system identifier and timeline; a resume on another server, or
+ *   another timeline, an invalidated slot, or a server whose WAL ends before the log, is refused.
+ * - A transaction larger than SPILL_CHANGES is written in parts as it arrives (records.ts).
  */
 
 import pg from 'pg';
 import { DefiniteError, TransientError, type Row } from '../../core/index.ts';
 import type { Log, PersistMode } from '../../log/index.ts';
 import { quoteIdentifier, typeLabel } from '../../sql/index.ts';
-import { decodeSourceRecord, DELETE, encodeSourceRecord, offsetRanges, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, TRUNCATE, UPSERT, type SourceChange, type SourceRecord, type SourceTable } from '../records.ts';
+import { decodeSourceHeader, decodeSourceRecord, DELETE, encodeSourceRecord, offsetRanges, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, TRUNCATE, UPSERT, type SourceChange, type SourceRecord, type SourceTable } from '../records.ts';
 import type { PostgresSourceConfig } from './config.ts';
 import { formatLsn, parseLsn, POSTGRES_EPOCH_MICROS, type ColumnValue, type PgOutputMessage } from './pgoutput.ts';
-import { preflight, preflightError } from './preflight.ts';
+import { preflight, preflightError, type PreflightReport } from './preflight.ts';
 import { mapColumn, readValue, UNCHANGED, type ColumnMapping } from './schema.ts';
-import { createSlotWithSnapshot, readSnapshot } from './snapshot.ts';
+import { createSlotWithSnapshot, readSnapshot, type SnapshotResume } from './snapshot.ts';
 import { ReplicationStream } from './stream.ts';
 
 export interface CaptureProgress {
@@ -173,10 +179,12 @@ export class PostgresCapture {
     } else {
       if (report.slotExists) {
         if (last === undefined) throw new DefiniteError('pg_slot_exists', `source ${this.#config.name}: a replication slot "${this.#config.slot}" exists already, but this log holds no snapshot taken with it`, `name another slot in WITH (slot = …), or drop it if it is a leftover: SELECT pg_drop_replication_slot('${this.#config.slot}')`);
-        // Our own interrupted snapshot: start over from a fresh slot.
-        await this.#dropSlot();
-      }
-      startLsn = await this.#snapshot(signal);
+        // Our own interrupted snapshot: continued where it stopped when it can be, else started
+        // over from a fresh slot.
+        const resume = await this.#snapshotResume(report);
+        if (!resume) await this.#dropSlot();
+        startLsn = await this.#snapshot(signal, resume);
+      } else startLsn = await this.#snapshot(signal);
     }
     this.#logged = startLsn;
     if (!signal.aborted) await this.#stream(startLsn, signal);
@@ -260,23 +268,55 @@ export class PostgresCapture {
     this.#relations.set(message.relationOid, { name: `${message.namespace}.${message.name}`, columns: message.columns.map(mapColumn) });
   }
 
-  /** Creates the slot and writes every table's rows as of its consistent point; returns that point. */
-  async #snapshot(signal: AbortSignal): Promise<bigint> {
-    const slot = await createSlotWithSnapshot(this.#config);
+  /**
+   * Where the log's interrupted snapshot can continue, or undefined when it must start over: the
+   * slot must still stand at the snapshot's point, and the table it was reading must have a
+   * primary key (its chunks then record the last key read).
+   */
+  async #snapshotResume(report: PreflightReport): Promise<(SnapshotResume & { start: SourceRecord }) | undefined> {
+    const chunks: SourceRecord[] = [];
+    let start: SourceRecord | undefined;
+    for (let offset = this.#end - 1; offset >= 0 && !start; offset--) {
+      const { records } = await this.#log.read(this.topic, 0, offset, { maxRecords: 1 });
+      const record = records[0]?.value && decodeSourceHeader(records[0].value, `${this.topic} offset ${offset}`);
+      if (!record || (record.kind !== SNAPSHOT_ROWS && record.kind !== SNAPSHOT_START)) return undefined;
+      if (record.kind === SNAPSHOT_START) start = { ...record, changes: [] };
+      else chunks.unshift({ ...record, changes: [] });
+    }
+    if (!start || start.position.system === undefined) return undefined;
+    const confirmed = report.slot?.confirmedFlush;
+    if (!confirmed || parseLsn(confirmed) !== parseLsn(String(start.position.lsn))) return undefined;
+    const skip = new Set<string>();
+    for (const chunk of chunks) if (chunk.position.complete === true) skip.add(String(chunk.position.table));
+    const last = chunks.at(-1);
+    if (!last || last.position.complete === true) return { start, skip };
+    if (!Array.isArray(last.position.after)) return undefined; // no primary key: no place to continue from
+    return { start, skip, table: String(last.position.table), after: last.position.after as string[], done: Number(last.position.done) };
+  }
+
+  /**
+   * Creates the slot and writes every table's rows as of its consistent point (or, resuming, the
+   * rows not yet read, as of now); returns that point.
+   */
+  async #snapshot(signal: AbortSignal, resume?: SnapshotResume & { start: SourceRecord }): Promise<bigint> {
+    const slot = resume ? undefined : await createSlotWithSnapshot(this.#config);
     try {
-      const lsn = formatLsn(slot.consistentPoint);
-      const identity = { system: slot.systemId, timeline: slot.timeline };
-      await this.#append({ kind: SNAPSHOT_START, position: { lsn, ...identity }, tables: [], changes: [] });
-      const progress: NonNullable<CaptureStats['snapshot']> = { table: '', tablesDone: 0, tables: this.#config.tables.length, rows: 0, estimated: 0, startedAt: Date.now() };
+      const consistentPoint = slot ? slot.consistentPoint : parseLsn(String(resume!.start.position.lsn));
+      const lsn = formatLsn(consistentPoint);
+      const identity = slot ? { system: slot.systemId, timeline: slot.timeline } : { system: resume!.start.position.system, timeline: resume!.start.position.timeline };
+      if (resume) this.#last = resume.start; // its server identity is checked when streaming starts
+      else await this.#append({ kind: SNAPSHOT_START, position: { lsn, ...identity }, tables: [], changes: [] });
+      const progress: NonNullable<CaptureStats['snapshot']> = { table: '', tablesDone: resume?.skip.size ?? 0, tables: this.#config.tables.length, rows: 0, estimated: 0, startedAt: Date.now() };
       this.#stats.snapshot = progress;
       this.#stats.phase = 'snapshot';
       this.#stats.since = Date.now();
       const estimates = new Map<string, number>();
       let before = 0;
-      for await (const chunk of readSnapshot(this.#config, slot.snapshotName)) {
-        if (signal.aborted) return slot.consistentPoint;
+      for await (const chunk of readSnapshot(this.#config, slot?.snapshotName, resume)) {
+        if (signal.aborted) return consistentPoint;
         const table: SourceTable = { name: chunk.table, columns: chunk.columns.map((c) => [c.name, typeLabel(c.type)]) };
-        await this.#append({ kind: SNAPSHOT_ROWS, position: { lsn, table: chunk.table, done: chunk.done }, tables: [table], changes: chunk.rows.map((row) => ({ table: 0, op: UPSERT, row })) });
+        const position = { lsn, table: chunk.table, done: chunk.done, ...(chunk.after ? { after: chunk.after } : {}), ...(chunk.complete ? { complete: true } : {}) };
+        await this.#append({ kind: SNAPSHOT_ROWS, position, tables: [table], changes: chunk.rows.map((row) => ({ table: 0, op: UPSERT, row })) });
         if (progress.table !== chunk.table) {
           if (progress.table !== '') progress.tablesDone++;
           before = progress.rows;
@@ -289,10 +329,10 @@ export class PostgresCapture {
       }
       progress.tablesDone = progress.tables;
       progress.endedAt = Date.now();
-      await this.#append({ kind: SNAPSHOT_END, position: { lsn, ...identity }, tables: [], changes: [] });
-      return slot.consistentPoint;
+      await this.#append({ kind: SNAPSHOT_END, position: { lsn, ...identity, ...(resume ? { resumed: true } : {}) }, tables: [], changes: [] });
+      return consistentPoint;
     } finally {
-      await slot.connection.end().catch(() => {});
+      await slot?.connection.end().catch(() => {});
     }
   }
 
@@ -334,11 +374,17 @@ export class PostgresCapture {
         work.catch((error: Error) => (failure ??= error));
       }
     };
+    // Messages may arrive before ReplicationStream.start() returns (a backlog streams at once):
+    // records wait for the stream, whose server identity they carry.
+    let connected: () => void;
+    const started = new Promise<void>((resolve) => (connected = resolve));
     const flush = async () => {
+      await started;
       while (queued.length > 0) {
         const batch = queued.splice(0, queued.length);
         let offset = this.#end;
         for (const item of batch) {
+          if (item.record.kind === TRANSACTION) Object.assign(item.record.position, { system: stream!.systemId, timeline: stream!.timeline });
           if (item.part) item.part.offset = offset;
           if (item.parts) {
             const offsets = item.parts.filter((p) => !p.aborted).map((p) => p.offset!);
@@ -401,7 +447,7 @@ export class PostgresCapture {
       if (endLsn <= this.#logged) return;
       this.#logged = endLsn;
       const commitTime = Number(time / 1000n + POSTGRES_EPOCH_MILLIS);
-      const position = { lsn: formatLsn(endLsn), xid: open.xid, time: String(time), system: stream!.systemId, timeline: stream!.timeline };
+      const position: Record<string, unknown> = { lsn: formatLsn(endLsn), xid: open.xid, time: String(time) };
       if (open.parts.length > 0 || open.streamed) {
         spill(open);
         enqueue({ record: { kind: TRANSACTION, position, tables: [], changes: [] }, endLsn, parts: open.parts, commitTime });
@@ -501,6 +547,7 @@ export class PostgresCapture {
       await stream.close();
       throw error;
     }
+    connected!();
     this.#stream_ = stream;
     stats.phase = 'streaming';
     stats.since = Date.now();

@@ -6,9 +6,13 @@
  *
  * Why an exported snapshot rather than DBLog-style chunks with watermarks: it is exact by
  * construction (PostgreSQL guarantees the snapshot and the slot's start agree), takes no locks
- * that block writers, and needs no watermark table in the user's database. Its cost is that an
- * interrupted snapshot starts over (the exported snapshot lives only as long as the connection),
- * which DBLog-style chunks would avoid; that is the follow-up for very large tables.
+ * that block writers, and needs no watermark table in the user's database.
+ *
+ * Tables are read in primary-key order, and each chunk records its last key, so a snapshot
+ * interrupted by a crash resumes after it (the exported snapshot died with its connection): the
+ * rest is read as of a later moment, and the slot — still at the consistent point — replays every
+ * change since, which brings those rows back in line (changes are applied by key, so replaying
+ * one the later read already shows changes nothing in the end).
  */
 
 import pg from 'pg';
@@ -50,30 +54,50 @@ export interface SnapshotChunk {
   /** Rows read of this table so far, and PostgreSQL's estimate of its size. */
   done: number;
   estimated: number;
+  /** The primary key of the chunk's last row, as text (where a resumed read continues). */
+  after?: string[];
+  /** This chunk is the table's last. */
+  complete: boolean;
 }
 
-/** Reads every table of the source as of the snapshot, in chunks of about `chunkRows` rows. */
-export async function* readSnapshot(config: PostgresSourceConfig, snapshotName: string, chunkRows = 10_000): AsyncGenerator<SnapshotChunk> {
+/** Where an interrupted snapshot continues: tables already read, and the table read up to a key. */
+export interface SnapshotResume {
+  skip: Set<string>;
+  table?: string;
+  after?: string[];
+  done?: number;
+}
+
+/**
+ * Reads every table of the source, in primary-key order, in chunks of about `chunkRows` rows: as
+ * of the exported snapshot `snapshotName`, or (resuming, without one) as of now.
+ */
+export async function* readSnapshot(config: PostgresSourceConfig, snapshotName: string | undefined, resume?: SnapshotResume, chunkRows = 10_000): AsyncGenerator<SnapshotChunk> {
   // Values as PostgreSQL prints them: schema.ts reads each as its column's type.
   const client = new pg.Client({ connectionString: config.url, types: { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig });
   await client.connect();
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshotName)}`);
+    if (snapshotName !== undefined) await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshotName)}`);
     for (const table of config.tables) {
       const qualified = `${quoteIdentifier(table.schema)}.${quoteIdentifier(table.name)}`;
       const name = `${table.schema}.${table.name}`;
-      const keys = new Set(
-        (
-          await client.query(
-            `SELECT a.attname AS name FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = $1::regclass AND i.indisprimary`,
-            [qualified],
-          )
-        ).rows.map((r: { name: string }) => r.name),
-      );
+      if (resume?.skip.has(name)) continue;
+      const keyNames = (
+        await client.query(
+          `SELECT a.attname AS name FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY k.n`,
+          [qualified],
+        )
+      ).rows.map((r: { name: string }) => r.name);
+      const keys = new Set(keyNames);
       const estimated = Math.max(0, Number((await client.query(`SELECT reltuples::bigint AS n FROM pg_class WHERE oid = $1::regclass`, [qualified])).rows[0].n));
-      await client.query(`DECLARE sluice_snapshot NO SCROLL CURSOR FOR SELECT * FROM ONLY ${qualified}`);
-      let done = 0;
+      const keyList = keyNames.map(quoteIdentifier).join(', ');
+      const continuing = resume?.table === name && resume.after !== undefined && keyNames.length === resume.after.length;
+      const where = continuing ? ` WHERE (${keyList}) > (${keyNames.map((_, i) => `$${i + 1}`).join(', ')})` : '';
+      const order = keyNames.length > 0 ? ` ORDER BY ${keyList}` : '';
+      await client.query(`DECLARE sluice_snapshot NO SCROLL CURSOR FOR SELECT * FROM ONLY ${qualified}${where}${order}`, continuing ? resume.after : []);
+      let done = continuing ? (resume.done ?? 0) : 0;
+      let first = true;
       for (;;) {
         const result = await client.query(`FETCH ${chunkRows} FROM sluice_snapshot`);
         const columns = result.fields.map((field) => mapColumn({ key: keys.has(field.name), name: field.name, typeOid: field.dataTypeID, typeModifier: field.dataTypeModifier }));
@@ -85,8 +109,12 @@ export async function* readSnapshot(config: PostgresSourceConfig, snapshotName: 
           }),
         );
         done += rows.length;
-        if (rows.length > 0 || done === 0) yield { table: name, columns, rows, done, estimated };
-        if (result.rows.length < chunkRows) break;
+        const complete = result.rows.length < chunkRows;
+        const lastRow = result.rows.at(-1) as Record<string, string> | undefined;
+        const after = lastRow && keyNames.length > 0 ? keyNames.map((k) => lastRow[k]!) : undefined;
+        if (rows.length > 0 || first) yield { table: name, columns, rows, done, estimated, complete, ...(after ? { after } : {}) };
+        first = false;
+        if (complete) break;
       }
       await client.query('CLOSE sluice_snapshot');
     }
