@@ -919,8 +919,9 @@ export class Database {
       const key = keyOf(state.schema);
       const stored = (k: string) => (truncated.has(state) ? undefined : state.rows.get(k));
       const truncate = () => {
-        // Empty: whatever the table holds after the changes so far goes.
-        const emptied = truncated.has(state) ? new ZSet() : bagToZSet(state.rows).negate();
+        // Empty: the change so far becomes "every stored row goes" (state.rows is the table as
+        // it was before these batches; a second truncate drops what came after the first).
+        const emptied = bagToZSet(state.rows).negate();
         deltas.set(state, (delta = emptied));
         truncated.add(state);
         pending.set(state, new Map());

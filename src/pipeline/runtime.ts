@@ -499,10 +499,13 @@ export class PipelineRuntime implements PipelineHandle {
     }));
     source.capture = (async () => {
       for (let attempt = 0; !controller.signal.aborted; attempt++) {
+        const began = Date.now();
         try {
           await capture.run(controller.signal);
           return;
         } catch (error) {
+          // A capture that ran a while before failing starts its backoff afresh.
+          if (Date.now() - began > 60_000) attempt = 0;
           source.error = error as Error;
           source.errorAt = Date.now();
           // A definite error (a problem on the server that needs fixing) is reported, not retried.

@@ -161,7 +161,7 @@ test('snapshot, then every transaction whole and in order; a restart resumes exa
   records = await converge(log, capture.topic, 'after a restart', running);
   const positions = records.filter((r) => r.kind === TRANSACTION).map((r) => parseLsn(String(r.position.lsn)));
   assert.ok(positions.every((lsn, i) => i === 0 || lsn > positions[i - 1]!), 'transactions in commit order, none twice');
-  assert.equal(records.filter((r) => r.kind === SNAPSHOT_START).length, 1, 'no second snapshot');
+  assert.equal(records.filter((r) => r.kind === SNAPSHOT_START && r.position.lsn !== undefined).length, 1, 'no second snapshot');
   controller.abort();
   await running;
   await log.close();

@@ -112,7 +112,7 @@ test('an interrupted snapshot continues after its last key, writes going on mean
       await runtime.close();
     }
     const records = await sourceRecords(data);
-    assert.equal(records.filter((r) => r.kind === SNAPSHOT_START).length, 1, 'one snapshot: continued, not started over');
+    assert.equal(records.filter((r) => r.kind === SNAPSHOT_START && r.position.lsn !== undefined).length, 1, 'one snapshot: continued, not started over');
     assert.equal(records.filter((r) => r.kind === SNAPSHOT_END).at(-1)?.position.resumed, true);
     // No chunk read twice: each table's snapshot rows come in strictly increasing key order.
     const chunks = records.filter((r) => r.kind === SNAPSHOT_ROWS);

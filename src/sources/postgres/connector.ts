@@ -23,6 +23,7 @@
  */
 
 import pg from 'pg';
+import { pgClient } from './client.ts';
 import { DefiniteError, TransientError, type Row } from '../../core/index.ts';
 import type { Log, PersistMode } from '../../log/index.ts';
 import { quoteIdentifier, typeLabel } from '../../sql/index.ts';
@@ -64,6 +65,19 @@ const SPILL_CHANGES = 10_000;
 /** Changes waiting for the log beyond which reading from PostgreSQL pauses. */
 const BACKLOG_CHANGES = 100_000;
 const POSTGRES_EPOCH_MILLIS = POSTGRES_EPOCH_MICROS / 1000n;
+
+/**
+ * `error` as a TransientError when it is the connection's or the server's going away (network
+ * errors, "Connection terminated", SQLSTATE classes 08 connection exception, 57 operator
+ * intervention such as a shutdown, 53 insufficient resources); as it is otherwise.
+ */
+function transient(error: Error, source: string): Error {
+  if (error instanceof DefiniteError || error instanceof TransientError) return error;
+  const code = String((error as { code?: unknown }).code ?? '');
+  const connection = /^(08|57|53)/.test(code) || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH)$/.test(code) || /Connection terminated|not queryable|connection error|the database system is (starting up|shutting down|in recovery)/i.test(error.message);
+  if (!connection) return error;
+  return new TransientError('pg_connection', `source ${source}: the connection to PostgreSQL failed: ${error.message}`, 'Sluice reconnects and resumes where it stopped; check that PostgreSQL runs if this lasts', { cause: error });
+}
 
 export interface CaptureOptions {
   persist?: PersistMode;
@@ -116,7 +130,7 @@ export class PostgresCapture {
     await this.#streamingSince;
     const token = `${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
     const seen = new Promise<void>((resolve) => this.#syncs.set(token, resolve));
-    const client = new pg.Client({ connectionString: this.#config.url });
+    const client = pgClient({ connectionString: this.#config.url });
     await client.connect();
     try {
       await client.query(`SELECT pg_logical_emit_message(false, 'sluice.sync', $1)`, [token]);
@@ -148,8 +162,19 @@ export class PostgresCapture {
     return behind > 0n ? Number(behind) : 0;
   }
 
-  /** Captures until `signal` aborts; rejects on an error that retrying would not cure. */
+  /**
+   * Captures until `signal` aborts; rejects with a TransientError when retrying may cure it (the
+   * connection failed, PostgreSQL restarted) and a DefiniteError when it needs a fix.
+   */
   async run(signal: AbortSignal): Promise<void> {
+    try {
+      await this.#run(signal);
+    } catch (error) {
+      throw transient(error as Error, this.#config.name);
+    }
+  }
+
+  async #run(signal: AbortSignal): Promise<void> {
     await this.#log.createTopic(this.topic, { partitions: 1 });
     this.#stats.phase = 'starting';
     this.#stats.since = Date.now();
@@ -237,7 +262,7 @@ export class PostgresCapture {
   }
 
   async #createPublication(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.#config.url });
+    const client = pgClient({ connectionString: this.#config.url });
     await client.connect();
     try {
       const tables = this.#config.tables.map((t) => `${quoteIdentifier(t.schema)}.${quoteIdentifier(t.name)}`).join(', ');
@@ -250,7 +275,7 @@ export class PostgresCapture {
   }
 
   async #dropSlot(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.#config.url });
+    const client = pgClient({ connectionString: this.#config.url });
     await client.connect();
     try {
       await client.query(`SELECT pg_drop_replication_slot($1)`, [this.#config.slot]);
@@ -299,6 +324,9 @@ export class PostgresCapture {
    * rows not yet read, as of now); returns that point.
    */
   async #snapshot(signal: AbortSignal, resume?: SnapshotResume & { start: SourceRecord }): Promise<bigint> {
+    // A start record before the slot exists says the slot is this log's (should the process die
+    // before the next record), so a restart drops it and starts over instead of refusing it.
+    if (!resume) await this.#append({ kind: SNAPSHOT_START, position: { slot: this.#config.slot, creating: true }, tables: [], changes: [] });
     const slot = resume ? undefined : await createSlotWithSnapshot(this.#config);
     try {
       const consistentPoint = slot ? slot.consistentPoint : parseLsn(String(resume!.start.position.lsn));
@@ -564,7 +592,7 @@ export class PostgresCapture {
     }, 50);
     // The server's WAL position, for lag in bytes (a separate connection: the replication one
     // cannot run queries while it streams).
-    const lsnClient = new pg.Client({ connectionString: this.#config.url });
+    const lsnClient = pgClient({ connectionString: this.#config.url });
     let asking = false;
     const ask = async () => {
       if (asking) return;
@@ -577,7 +605,6 @@ export class PostgresCapture {
         asking = false;
       }
     };
-    lsnClient.on('error', () => {});
     const lsnTimer = setInterval(() => void ask(), 2000);
     void lsnClient.connect().then(ask, () => {});
     try {

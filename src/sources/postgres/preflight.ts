@@ -12,6 +12,7 @@
  */
 
 import pg from 'pg';
+import { pgClient } from './client.ts';
 import { DefiniteError, TransientError } from '../../core/index.ts';
 import type { PostgresSourceConfig } from './config.ts';
 
@@ -33,7 +34,7 @@ export interface PreflightReport {
 }
 
 export async function preflight(config: PostgresSourceConfig): Promise<PreflightReport> {
-  const client = new pg.Client({ connectionString: config.url });
+  const client = pgClient({ connectionString: config.url });
   try {
     await client.connect();
   } catch (error) {

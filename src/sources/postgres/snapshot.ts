@@ -16,6 +16,7 @@
  */
 
 import pg from 'pg';
+import { pgClient } from './client.ts';
 import { DefiniteError, type Row } from '../../core/index.ts';
 import { quoteIdentifier, quoteLiteral } from '../../sql/index.ts';
 import type { PostgresSourceConfig } from './config.ts';
@@ -34,7 +35,7 @@ export interface SlotSnapshot {
 }
 
 export async function createSlotWithSnapshot(config: PostgresSourceConfig): Promise<SlotSnapshot> {
-  const connection = new pg.Client({ connectionString: config.url, replication: 'database' } as pg.ClientConfig);
+  const connection = pgClient({ connectionString: config.url, replication: 'database' } as pg.ClientConfig);
   await connection.connect();
   try {
     const identity = (await connection.query('IDENTIFY_SYSTEM')).rows[0] as { systemid: string; timeline: string | number };
@@ -74,7 +75,7 @@ export interface SnapshotResume {
  */
 export async function* readSnapshot(config: PostgresSourceConfig, snapshotName: string | undefined, resume?: SnapshotResume, chunkRows = 10_000): AsyncGenerator<SnapshotChunk> {
   // Values as PostgreSQL prints them: schema.ts reads each as its column's type.
-  const client = new pg.Client({ connectionString: config.url, types: { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig });
+  const client = pgClient({ connectionString: config.url, types: { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig });
   await client.connect();
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -126,7 +127,7 @@ export async function* readSnapshot(config: PostgresSourceConfig, snapshotName: 
 
 /** The source's tables as PostgreSQL describes them now: columns in order, types, primary key. */
 export async function describeTables(config: PostgresSourceConfig): Promise<Array<{ name: string; columns: ColumnMapping[] }>> {
-  const client = new pg.Client({ connectionString: config.url });
+  const client = pgClient({ connectionString: config.url });
   try {
     await client.connect();
   } catch (error) {

@@ -19,6 +19,7 @@
  */
 
 import pg from 'pg';
+import { pgClient } from './client.ts';
 import { DefiniteError, TransientError } from '../../core/index.ts';
 import { quoteIdentifier, quoteLiteral } from '../../sql/index.ts';
 import { formatLsn, PgOutputDecoder, POSTGRES_EPOCH_MICROS, type PgOutputMessage } from './pgoutput.ts';
@@ -57,7 +58,7 @@ export class ReplicationStream {
   }
 
   static async start(options: ReplicationOptions): Promise<ReplicationStream> {
-    const client = new pg.Client({ connectionString: options.url, replication: 'database' } as pg.ClientConfig);
+    const client = pgClient({ connectionString: options.url, replication: 'database' } as pg.ClientConfig);
     try {
       await client.connect();
     } catch (error) {
