@@ -99,6 +99,8 @@ interface SourceInput {
   tables: Map<string, SourceTableEntry>;
   /** Schema changes seen (newest last, at most 20), for status. */
   schemaChanges: SchemaChange[];
+  /** How far the search for the end of the snapshot starting at `start` has read. */
+  scan?: { start: number; next: number };
   capture?: Promise<void>;
   controller?: AbortController;
   /** The last transaction's position captured, and the capture's last error. */
@@ -614,7 +616,7 @@ export class PipelineRuntime implements PipelineHandle {
     const next = new Map(this.#frontier);
     const batches: Batch[] = [];
     /** When a step holds a transaction written in parts: what comes before it, its parts, what follows. */
-    const segments: Array<{ batches: Batch[] } | { parts: LogRecord[]; source: SourceInput; topic: string }> = [];
+    const segments: Array<{ batches: Batch[] } | { parts: LogRecord[]; source: SourceInput; topic: string; asIs?: boolean }> = [];
     let budget = this.#options.maxStepBytes ?? 8 << 20;
     let events = 0;
     // Each step starts at the next table, so a busy table cannot starve the others of the budget.
@@ -623,10 +625,30 @@ export class PipelineRuntime implements PipelineHandle {
     for (const table of [...tables.slice(first), ...tables.slice(0, first)]) {
       let offset = next.get(table.topic) ?? 0;
       const limit = target ? (target.get(table.topic) ?? 0) : table.endOffset;
-      while (offset < limit && budget > 0) {
+      let blocked = false;
+      reading: while (offset < limit && budget > 0 && !blocked) {
         const { records, nextOffset } = await this.#log.read(table.topic, 0, offset, { maxRecords: Math.min(limit - offset, 10_000), maxBytes: budget });
         for (const record of records) {
           if (record.offset >= limit) break;
+          if (table.source && record.value?.[1] === SNAPSHOT_START) {
+            // A snapshot is applied whole, like a transaction: views never show part of one.
+            const end = await this.#snapshotEnd(table, record.offset, limit);
+            if (end === undefined) {
+              // Not all in the log yet (live), or a replay target inside it (a log written
+              // before snapshots were applied whole): wait, or go record by record.
+              if (!target) {
+                blocked = true;
+                break;
+              }
+            } else {
+              const { records: snapshot } = await this.#readRange(table.topic, record.offset, end + 1);
+              for (const part of snapshot) await this.#noticeSchema(table.source, decodeSourceHeader(part.value ?? new Uint8Array(), `${table.topic} offset ${part.offset}`));
+              segments.push({ batches: batches.splice(0) }, { parts: snapshot, source: table.source, topic: table.topic, asIs: true });
+              budget -= snapshot.reduce((sum, part) => sum + (part.value?.length ?? 0), 0);
+              offset = end + 1;
+              continue reading;
+            }
+          }
           if (table.source) {
             const decoded = decodeSourceRecord(record.value ?? new Uint8Array(), `${table.topic} offset ${record.offset}`);
             // A large transaction's changes are in parts written before it: they apply with it,
@@ -674,7 +696,8 @@ export class PipelineRuntime implements PipelineHandle {
         for (const part of segment.parts) {
           const partBatches: Batch[] = [];
           // Named by a commit, a part's changes are the transaction's, applied as its own would be.
-          events += sourceBatches(segment.source, { ...decodeSourceRecord(part.value ?? new Uint8Array(), `${segment.topic} offset ${part.offset}`), kind: TRANSACTION }, partBatches);
+          const decoded = decodeSourceRecord(part.value ?? new Uint8Array(), `${segment.topic} offset ${part.offset}`);
+          events += sourceBatches(segment.source, segment.asIs ? decoded : { ...decoded, kind: TRANSACTION }, partBatches);
           add(this.#db.applyChanges(partBatches));
         }
       }
@@ -782,6 +805,38 @@ export class PipelineRuntime implements PipelineHandle {
       await scratch.close();
     }
     return stopped;
+  }
+
+  /**
+   * The offset of the snapshot end record that closes the snapshot starting at `start`, if it is
+   * in the log below `limit`. Headers only; the scan goes on where the last call left off.
+   */
+  async #snapshotEnd(table: TableEntry, start: number, limit: number): Promise<number | undefined> {
+    const source = table.source!;
+    if (source.scan?.start !== start) source.scan = { start, next: start + 1 };
+    const scan = source.scan;
+    while (scan.next < limit) {
+      const { records } = await this.#log.read(table.topic, 0, scan.next, { maxRecords: Math.min(limit - scan.next, 10_000), maxBytes: 4 << 20 });
+      if (records.length === 0) break;
+      for (const record of records) {
+        if (record.offset >= limit) return undefined;
+        scan.next = record.offset + 1;
+        if (record.value?.[1] === SNAPSHOT_END) return record.offset;
+      }
+    }
+    return undefined;
+  }
+
+  /** Records [from, to) of a topic. */
+  async #readRange(topic: string, from: number, to: number): Promise<{ records: LogRecord[] }> {
+    const out: LogRecord[] = [];
+    for (let offset = from; offset < to; ) {
+      const { records } = await this.#log.read(topic, 0, offset, { maxRecords: Math.min(to - offset, 10_000) });
+      if (records.length === 0 || records[0]!.offset !== offset) throw new DefiniteError('log_corrupt', `${topic}: records ${offset}…${to - 1} are missing`, 'the log was damaged or truncated: restore it, or move the topic away to capture afresh');
+      for (const record of records) if (record.offset < to) out.push(record);
+      offset = records.at(-1)!.offset + 1;
+    }
+    return { records: out };
   }
 
   /** The parts a source transaction record commits, read back (still encoded) from its topic in order. */

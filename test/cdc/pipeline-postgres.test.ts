@@ -105,3 +105,34 @@ test('views over a PostgreSQL source equal the same queries on PostgreSQL, throu
     await runtime.close();
   }
 });
+
+test('views never show part of the initial snapshot: it is applied whole, like a transaction', async () => {
+  await server.createDatabase('whole');
+  await server.query(`CREATE TABLE items (id int PRIMARY KEY, grp int)`, 'whole');
+  await server.query(`INSERT INTO items SELECT g, g % 10 FROM generate_series(1, 120000) g`, 'whole');
+  const runtime = await PipelineRuntime.open({
+    text: `CREATE SOURCE w FROM POSTGRES '${server.url('whole')}' WITH (tables = 'public.items');
+CREATE VIEW n AS SELECT count(*) AS n FROM w.items;
+CREATE VIEW groups AS SELECT grp, count(*) AS n FROM w.items GROUP BY grp;`,
+    data: path.join(folder, 'whole'),
+  });
+  runtime.start();
+  try {
+    const seen = new Set<number>();
+    let chunksSeen = 0;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      seen.add(Number(runtime.readView('n').rows[0]?.n ?? 0));
+      const groups = runtime.readView('groups').rows.map((r) => Number(r.n));
+      assert.ok(groups.every((n) => n === groups[0]), `the groups are read whole too: ${groups}`);
+      chunksSeen = Math.max(chunksSeen, runtime.status().sources[0]!.snapshot?.rows ?? 0);
+      if (seen.has(120_000)) break;
+      if (Date.now() > deadline) assert.fail(`the snapshot did not arrive: saw ${[...seen]}`);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    assert.deepEqual([...seen].filter((n) => n !== 0 && n !== 120_000), [], 'no partial snapshot was visible');
+    assert.ok(chunksSeen > 0, 'the snapshot was read in chunks meanwhile');
+  } finally {
+    await runtime.close();
+  }
+});

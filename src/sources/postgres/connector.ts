@@ -23,7 +23,7 @@
  */
 
 import pg from 'pg';
-import { pgClient } from './client.ts';
+import { pgClient, transient } from './client.ts';
 import { DefiniteError, TransientError, type Row } from '../../core/index.ts';
 import type { Log, PersistMode } from '../../log/index.ts';
 import { quoteIdentifier, typeLabel } from '../../sql/index.ts';
@@ -66,18 +66,6 @@ const SPILL_CHANGES = 10_000;
 const BACKLOG_CHANGES = 100_000;
 const POSTGRES_EPOCH_MILLIS = POSTGRES_EPOCH_MICROS / 1000n;
 
-/**
- * `error` as a TransientError when it is the connection's or the server's going away (network
- * errors, "Connection terminated", SQLSTATE classes 08 connection exception, 57 operator
- * intervention such as a shutdown, 53 insufficient resources); as it is otherwise.
- */
-function transient(error: Error, source: string): Error {
-  if (error instanceof DefiniteError || error instanceof TransientError) return error;
-  const code = String((error as { code?: unknown }).code ?? '');
-  const connection = /^(08|57|53)/.test(code) || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH)$/.test(code) || /Connection terminated|not queryable|connection error|the database system is (starting up|shutting down|in recovery)/i.test(error.message);
-  if (!connection) return error;
-  return new TransientError('pg_connection', `source ${source}: the connection to PostgreSQL failed: ${error.message}`, 'Sluice reconnects and resumes where it stopped; check that PostgreSQL runs if this lasts', { cause: error });
-}
 
 export interface CaptureOptions {
   persist?: PersistMode;

@@ -16,8 +16,8 @@
  */
 
 import pg from 'pg';
-import { pgClient } from './client.ts';
-import { DefiniteError, type Row } from '../../core/index.ts';
+import { pgClient, transient } from './client.ts';
+import { DefiniteError, TransientError, type Row } from '../../core/index.ts';
 import { quoteIdentifier, quoteLiteral } from '../../sql/index.ts';
 import type { PostgresSourceConfig } from './config.ts';
 import { mapColumn, readValue, UNCHANGED, type ColumnMapping } from './schema.ts';
@@ -44,6 +44,7 @@ export async function createSlotWithSnapshot(config: PostgresSourceConfig): Prom
     return { consistentPoint: parseLsn(row.consistent_point), snapshotName: row.snapshot_name, systemId: String(identity.systemid), timeline: Number(identity.timeline), connection };
   } catch (error) {
     await connection.end().catch(() => {});
+    if (transient(error as Error, config.name) instanceof TransientError) throw transient(error as Error, config.name);
     throw new DefiniteError('pg_slot_create', `source ${config.name}: the replication slot "${config.slot}" could not be created: ${(error as Error).message}`, 'check the preflight problems (wal_level, privileges, max_replication_slots)');
   }
 }
