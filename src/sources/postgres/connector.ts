@@ -27,7 +27,7 @@ import { pgClient, transient } from './client.ts';
 import { DefiniteError, TransientError, type Row } from '../../core/index.ts';
 import type { Log, PersistMode } from '../../log/index.ts';
 import { quoteIdentifier, typeLabel } from '../../sql/index.ts';
-import { decodeSourceHeader, decodeSourceRecord, DELETE, encodeSourceRecord, offsetRanges, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, TRUNCATE, UPSERT, type SourceChange, type SourceRecord, type SourceTable } from '../records.ts';
+import { decodeSourceHeader, DELETE, encodeSourceRecord, offsetRanges, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, TRUNCATE, UPSERT, type SourceChange, type SourceRecord, type SourceTable } from '../records.ts';
 import type { PostgresSourceConfig } from './config.ts';
 import { formatLsn, parseLsn, POSTGRES_EPOCH_MICROS, type ColumnValue, type PgOutputMessage } from './pgoutput.ts';
 import { preflight, preflightError, type PreflightReport } from './preflight.ts';
@@ -182,7 +182,8 @@ export class PostgresCapture {
       if (!report.slotExists) {
         throw new DefiniteError('pg_slot_missing', `source ${this.#config.name}: the replication slot "${this.#config.slot}" is gone (dropped, or the server was restored), so changes since ${String(last.position.lsn)} cannot be read`, `start the source afresh: move the data directory's log of topic ${this.topic} away to take a new snapshot`);
       }
-      startLsn = parseLsn(String(this.#resumeLsn(last)));
+      // After the last transaction's commit, or the snapshot's point.
+      startLsn = parseLsn(String(last.position.lsn));
       if (report.slot?.walStatus === 'lost') {
         throw new DefiniteError('pg_slot_invalidated', `source ${this.#config.name}: PostgreSQL invalidated the replication slot "${this.#config.slot}" (wal_status 'lost': the WAL it needed was removed, max_slot_wal_keep_size), so changes since ${formatLsn(startLsn)} cannot be read`, `take a new snapshot: drop the slot (SELECT pg_drop_replication_slot('${this.#config.slot}')) and move the data directory's log of topic ${this.topic} away; raise max_slot_wal_keep_size so it does not happen again`);
       }
@@ -204,8 +205,8 @@ export class PostgresCapture {
   }
 
   /**
-   * The last record that says where the log stands (parts are written before their commit, so the
-   * very last record may be one of an unfinished transaction's).
+   * The last record that says where the log stands, without its changes (parts are written
+   * before their commit, so the very last record may be one of an unfinished transaction's).
    */
   async #lastRecord(): Promise<SourceRecord | undefined> {
     const [end] = await this.#log.endOffsets(this.topic);
@@ -214,15 +215,10 @@ export class PostgresCapture {
       const { records } = await this.#log.read(this.topic, 0, offset, { maxRecords: 1 });
       const record = records[0];
       if (!record?.value) return undefined;
-      const decoded = decodeSourceRecord(record.value, `${this.topic} offset ${record.offset}`);
-      if (decoded.kind !== TRANSACTION_PART) return decoded;
+      const header = decodeSourceHeader(record.value, `${this.topic} offset ${record.offset}`);
+      if (header.kind !== TRANSACTION_PART) return { ...header, changes: [] };
     }
     return undefined;
-  }
-
-  /** Where streaming resumes after `last` (the commit LSN of the last transaction, or the snapshot's point). */
-  #resumeLsn(last: SourceRecord): string {
-    return String(last.position.lsn);
   }
 
   /** The server streaming now must be the one the log was captured from, on the same timeline. */
