@@ -1,7 +1,8 @@
 /**
  * What a PostgreSQL source must never skip silently: the slot invalidated (the WAL it needed was
- * removed), the source URL pointing at another server (another system identifier), or a server
- * whose WAL ends before what the log already holds (restored from an older backup). Each stops the
+ * removed), the source URL pointing at another server (another system identifier), a server
+ * whose WAL ends before what the log already holds (restored from an older backup), or one on
+ * another timeline (a promoted standby, a point-in-time restore). Each stops the
  * capture with an error that names what happened and what to do, and is not retried.
  */
 import assert from 'node:assert/strict';
@@ -28,9 +29,10 @@ after(async () => {
   fs.rmSync(folder, { recursive: true, force: true });
 });
 
-async function server(settings: Record<string, string> = {}): Promise<PostgresServer> {
-  const started = await startPostgres({ settings });
+async function server(settings: Record<string, string> = {}, promotedCopyOf?: PostgresServer): Promise<PostgresServer> {
+  const started = await startPostgres({ settings, ...(promotedCopyOf ? { promotedCopyOf } : {}) });
   servers.push(started);
+  if (promotedCopyOf) return started;
   await started.query(`CREATE TABLE items (id int PRIMARY KEY, label text)`);
   await started.query(`INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 100) g`);
   return started;
@@ -129,4 +131,20 @@ test('another server behind the same URL (another system identifier) or one rest
   } finally {
     await runtime.close();
   }
+});
+
+test('a failover or restore onto another timeline (a promoted copy of the server) is refused, not continued', async () => {
+  const primary = await server();
+  const dir = path.join(folder, 'timeline');
+  await captureSome(dir, primary.url(), () => primary.query(`UPDATE items SET label = 'before the failover' WHERE id <= 5`));
+  // A copy of the primary (its slot is not copied) promoted to timeline 2, with a slot of the same name.
+  const promoted = await server({}, primary);
+  await promoted.query(`CHECKPOINT`);
+  const [{ timeline_id: timeline }] = await promoted.query(`SELECT timeline_id FROM pg_control_checkpoint()`);
+  assert.equal(Number(timeline), 2, 'the copy is on the next timeline');
+  await promoted.query(`SELECT pg_create_logical_replication_slot('sluice_src', 'pgoutput')`);
+  await promoted.query(`INSERT INTO items VALUES (7000, 'after the failover')`);
+  const error = await captureError(dir, promoted.url());
+  assert.equal((error as DefiniteError).code, 'pg_timeline_changed', `${error}`);
+  assert.match(error.message, /PostgreSQL is on timeline \d+, but this log was captured on timeline 1: the server was restored or failed over/);
 });

@@ -43,6 +43,12 @@ export interface StartPostgresOptions {
    * wants them, e.g. `{ work_mem: "'8MB'" }`.
    */
   settings?: Record<string, string>;
+  /**
+   * Instead of a fresh cluster: a copy of this running server (pg_basebackup), started as a standby
+   * and promoted — the same system identifier on the next timeline, as after a failover or a
+   * point-in-time restore.
+   */
+  promotedCopyOf?: PostgresServer;
 }
 
 const BIN_DIR = '/usr/lib/postgresql/15/bin';
@@ -98,7 +104,15 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       const { uid, gid } = osUser(OS_USER);
       for (const path of [root, layout.socketDir, layout.logFile]) chownSync(path, uid, gid);
     }
-    await run('initdb', ['-D', layout.dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions']);
+    const copyOf = options.promotedCopyOf;
+    if (copyOf) {
+      await run('pg_basebackup', ['-h', HOST, '-p', String(copyOf.port), '-U', 'postgres', '-D', layout.dataDir, '-X', 'stream', '--no-sync', '--checkpoint=fast']);
+      writeFileSync(join(layout.dataDir, 'standby.signal'), '');
+      if (asRoot) {
+        const { uid, gid } = osUser(OS_USER);
+        chownSync(join(layout.dataDir, 'standby.signal'), uid, gid);
+      }
+    } else await run('initdb', ['-D', layout.dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions']);
     writeFileSync(join(layout.dataDir, 'pg_hba.conf'), HBA); // exists already, so it keeps its owner
     // The free port can be taken between our probe and the server's bind: then try another one.
     for (let attempt = 1; ; attempt++) {
@@ -116,6 +130,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       writeFileSync(join(layout.dataDir, 'postgresql.conf'), `\n# sluice test harness\n${conf}\n`, { flag: 'a' });
       try {
         await startServer(layout);
+        if (copyOf) await run('pg_ctl', ['promote', '-D', layout.dataDir, '-w', '-t', String(READY_TIMEOUT_SECONDS)]);
         return server(layout);
       } catch (error) {
         if (attempt >= PORT_ATTEMPTS || !/could not bind|address already in use/i.test(logTail(layout))) throw error;
