@@ -123,3 +123,40 @@ test('a position the server no longer has is a definite error naming the fix', a
     await stream.close();
   }
 });
+
+test('each column maps to a Sluice type, and each binlog value reads as exactly the value MariaDB prints', async () => {
+  const { describeMysqlTables, mysqlValue } = await import('../../src/sources/mysql/schema.ts');
+  const { inputValue, outputValue } = await import('../../src/sql/index.ts');
+  await server.query(`CREATE TABLE shop.mapped (${COLUMNS.map(([name, type]) => `${name} ${type}`).join(', ')})`);
+  const [status] = await server.query(`SHOW MASTER STATUS`);
+  const events: BinlogEvent[] = [];
+  const stream = await BinlogStream.start({ url: server.url(), serverId: 4244, start: { file: String(status.File), position: Number(status.Position) }, onEvent: (event) => events.push(event) });
+  try {
+    const [described] = await describeMysqlTables(server.url(), [{ schema: 'shop', name: 'mapped' }], 'test');
+    const columns = described!.columns;
+    assert.deepEqual(
+      Object.fromEntries(columns.map((c) => [c.name, `${c.type.kind}${c.type.modifiers.length ? `(${c.type.modifiers.join(',')})` : ''}`])),
+      { id: 'integer', t: 'smallint', tu: 'smallint', s: 'smallint', m: 'integer', mu: 'integer', i: 'integer', iu: 'bigint', b: 'bigint', bu: 'numeric(20,0)', f: 'real', d: 'double', dec1: 'numeric(10,2)', dec2: 'numeric(30,10)', dec3: 'numeric(5,0)', dec4: 'numeric(12,4)', dt: 'date', dtm: 'timestamp', dtm0: 'timestamp', ts: 'timestamptz', tm: 'interval', tm0: 'interval', y: 'smallint', c: 'varchar(5)', vc: 'varchar(300)', tx: 'text', bl: 'bytea', bn: 'bytea', e: 'text', st: 'text', bt: 'bigint', js: 'jsonb', n: 'integer' },
+    );
+    assert.deepEqual(columns.filter((c) => c.key).map((c) => c.name), ['id']);
+    await server.query(`INSERT INTO shop.mapped VALUES (${COLUMNS.map(([, , value]) => value).join(', ')})`);
+    const deadline = Date.now() + 10_000;
+    while (!events.some((e) => e.kind === 'rows')) {
+      if (Date.now() > deadline) assert.fail('no rows event');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const raw = (events.find((e) => e.kind === 'rows') as Extract<BinlogEvent, { kind: 'rows' }>).rows[0]!;
+    const select = COLUMNS.map(([name, type]) => (/blob|binary/.test(type) ? `HEX(${name})` : /^bit/.test(type) ? `CAST(${name} + 0 AS CHAR)` : `CAST(${name} AS CHAR)`)).join(', ');
+    const [printedRow] = await server.query(`SELECT ${select.split(', ').map((e, i) => `${e} AS c${i}`).join(', ')} FROM shop.mapped`);
+    columns.forEach((column, i) => {
+      let text = (printedRow as Record<string, string | null>)[`c${i}`] ?? null;
+      if (text !== null && column.type.kind === 'bytea') text = `\\x${text.toLowerCase()}`;
+      if (text !== null && column.type.kind === 'timestamptz') text = `${text}+00`; // the harness runs in UTC
+      const want = text === null ? null : inputValue(text, column.type);
+      const got = mysqlValue(raw[i]!, column, 'shop.mapped');
+      assert.equal(got === null ? null : outputValue(got, column.type), want === null ? null : outputValue(want, column.type), `column ${column.name} (${column.native})`);
+    });
+  } finally {
+    await stream.close();
+  }
+});
