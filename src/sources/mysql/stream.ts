@@ -88,20 +88,24 @@ export class BinlogStream {
     stream.#onError = options.onError;
     connection.on('error', (error) => stream.#fail(error ?? new Error('connection error')));
     connection.on('end', () => stream.#fail(new TransientError('mysql_binlog_ended', 'the binlog connection ended', 'the server restarted or the connection dropped: Sluice reconnects and resumes from the last position in its log')));
-    const run = (sql: string) => new Promise<void>((resolve, reject) => connection.query(sql, (error) => (error ? reject(error) : resolve())));
+    const run = (sql: string) => new Promise<unknown>((resolve, reject) => (connection.query as (sql: string, callback: (error: Error | null, rows?: unknown) => void) => void)(sql, (error, rows) => (error ? reject(error) : resolve(rows))));
+    let checksum = false;
     try {
       // Checksums are understood (and verified); MariaDB sends its GTID and annotate events.
+      const [row] = (await run(`SELECT @@global.binlog_checksum AS checksum`)) as Array<{ checksum: string }>;
+      checksum = String(row?.checksum).toUpperCase() === 'CRC32';
       await run(`SET @master_binlog_checksum = @@global.binlog_checksum`);
       await run(`SET @mariadb_slave_capability = 4`);
     } catch (error) {
       connection.destroy();
       throw new TransientError('mysql_connect', `cannot open a binlog connection: ${(error as Error).message}`, 'check the URL, that the server runs, and that the user has REPLICATION SLAVE');
     }
-    const decoder = new BinlogDecoder();
+    const decoder = new BinlogDecoder({ checksum });
     const at: BinlogPosition = { ...options.start };
     let failed = false;
     const onPacket = (packet: Packet): void => {
-      if (failed) return;
+      // Packets already read when the stream closed are not handed over.
+      if (failed || stream.#closed) return;
       try {
         // The packet is 0x00 (OK) and then the event.
         const event = decoder.decode(packet.buffer.subarray(packet.offset + 1, packet.end));
