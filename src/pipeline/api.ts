@@ -57,10 +57,10 @@ export interface SearchHitInfo {
 /** A CDC source: what it is doing, where it stands, how far behind. */
 export interface SourceStatus {
   name: string;
-  kind: 'postgres';
+  kind: 'postgres' | 'mysql';
   /** starting (connecting, checking), snapshot (reading tables), streaming, failed (see error). */
   state: 'starting' | 'snapshot' | 'streaming' | 'failed';
-  /** The source position of the last transaction in the log (a PostgreSQL LSN). */
+  /** The source position of the last transaction in the log (a PostgreSQL LSN, or binlog file:position and GTID). */
   position: string;
   /** Records captured into the log that the views have not processed yet. */
   lag: number;

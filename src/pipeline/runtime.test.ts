@@ -173,7 +173,8 @@ test('the pipeline file is checked: sources not built yet, statements that do no
   const refused = async (text: string, pattern: RegExp) => {
     await assert.rejects(PipelineRuntime.open({ text, file: 'p.sql', data }), (error: unknown) => error instanceof DefiniteError && pattern.test(error.message));
   };
-  await refused("CREATE SOURCE legacy FROM MYSQL 'mysql://u:secret@h/db' WITH (tables = 'a');", /not built yet.*mysql:\/\/u:\*\*\*@h\/db/s);
+  await refused("CREATE SOURCE legacy FROM FILE 'file://u:secret@h/db' WITH (tables = 'a');", /not built yet.*file:\/\/u:\*\*\*@h\/db/s);
+  await refused("CREATE SOURCE legacy FROM MYSQL 'mysql://u:secret@127.0.0.1:1/db' WITH (tables = 'a');", /source legacy: cannot connect: connect ECONNREFUSED/);
   await refused("CREATE SOURCE shop FROM POSTGRES 'postgres://u:secret@127.0.0.1:1/db' WITH (tables = 'a');", /source shop: cannot connect to postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/db/);
   await refused("CREATE SOURCE shop FROM POSTGRES 'postgres://h/db';", /which tables to capture is not said/);
   await refused('CREATE TABLE t (a int); INSERT INTO t VALUES (1);', /Insert statements have no place in a pipeline file/);

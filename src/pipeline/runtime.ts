@@ -56,6 +56,10 @@ import { decodeTableRecord, encodeTableRecord, INSERT, recordIdempotencyKey } fr
 import { postgresConfig, type PostgresSourceConfig } from '../sources/postgres/config.ts';
 import { PostgresCapture } from '../sources/postgres/connector.ts';
 import { describeTables } from '../sources/postgres/snapshot.ts';
+import { mysqlConfig, type MysqlSourceConfig } from '../sources/mysql/config.ts';
+import { MysqlCapture, type MysqlCaptureStats } from '../sources/mysql/connector.ts';
+import { describeMysqlTables } from '../sources/mysql/schema.ts';
+import type { CaptureStats } from '../sources/postgres/connector.ts';
 import { decodeSourceHeader, decodeSourceRecord, SNAPSHOT_END, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, transactionParts, type SourceRecord } from '../sources/records.ts';
 
 export interface RuntimeOptions {
@@ -89,7 +93,7 @@ interface TableEntry {
 
 /** A CREATE SOURCE … FROM POSTGRES: its capture, and its tables as Sluice tables. */
 interface SourceInput {
-  config: PostgresSourceConfig;
+  config: SourceConfig;
   /**
    * The source's `schema.table` → the Sluice table (`SOURCE.table`): its columns and their types,
    * and the columns as the source has them now (`live`, by the last record that described them).
@@ -106,7 +110,7 @@ interface SourceInput {
   /** The last transaction's position captured, and the capture's last error. */
   lsn?: string;
   error?: Error;
-  instance?: PostgresCapture;
+  instance?: Capture;
   /** When the last error happened, and whether it stopped the capture for good (not retried). */
   errorAt?: number;
   failed?: boolean;
@@ -115,6 +119,18 @@ interface SourceInput {
   samples: Array<[number, number]>;
   /** Commit times (ms) of transactions captured but not yet processed, by the topic offset after them. */
   unapplied: Array<[offset: number, time: number]>;
+}
+
+/** A CREATE SOURCE's options, by connector. */
+type SourceConfig = (PostgresSourceConfig & { connector: 'postgres' }) | (MysqlSourceConfig & { connector: 'mysql' });
+
+/** What the runtime needs of a capture, whichever the connector. */
+interface Capture {
+  readonly topic: string;
+  run(signal: AbortSignal): Promise<void>;
+  caughtUp(timeoutMs?: number): Promise<void>;
+  readonly stats: Pick<CaptureStats, 'phase' | 'since' | 'snapshot' | 'rows'> & Partial<Pick<CaptureStats, 'pendingSince'>> & Partial<Pick<MysqlCaptureStats, 'position'>>;
+  readonly lagBytes?: number | undefined;
 }
 
 interface SourceTableEntry {
@@ -266,7 +282,10 @@ export class PipelineRuntime implements PipelineHandle {
     const knownSchemas = (fs.existsSync(schemasFile) ? JSON.parse(fs.readFileSync(schemasFile, 'utf8')) : {}) as SourceSchemas;
     const nextSchemas: SourceSchemas = {};
     for (const config of definition.sources) {
-      const described = await describeTables(config);
+      const described =
+        config.connector === 'postgres'
+          ? (await describeTables(config)).map((t) => ({ name: t.name, columns: t.columns.map((c) => ({ name: c.name, type: c.type, key: c.key })) }))
+          : await describeMysqlTables(config.url, config.tables, config.name);
       const input: SourceInput = { config, tables: new Map(), rows: 0, samples: [], unapplied: [], schemaChanges: [] };
       for (const table of described) {
         const name = `${config.name}.${table.name.split('.')[1]}`;
@@ -484,21 +503,23 @@ export class PipelineRuntime implements PipelineHandle {
   }
 
   /** Runs a source's capture into its topic, retrying after connection failures, until close(). */
-  #capture(entry: TableEntry, source: SourceInput): PostgresCapture {
+  #capture(entry: TableEntry, source: SourceInput): Capture {
     const controller = new AbortController();
     source.controller = controller;
-    const capture = (source.instance = new PostgresCapture(source.config, this.#log, {
+    const options = {
       ...(this.#options.persist ? { persist: this.#options.persist } : {}),
-      onAppend: (record) => {
+      onAppend: (record: SourceRecord) => {
         entry.endOffset++;
-        if (record.kind === TRANSACTION || record.kind === SNAPSHOT_END) source.lsn = String(record.position.lsn);
-        if (record.kind === TRANSACTION && source.unapplied.length < 100_000) source.unapplied.push([entry.endOffset, Number(BigInt(String(record.position.time)) / 1000n) + POSTGRES_EPOCH_MS]);
+        if (record.kind === TRANSACTION || record.kind === SNAPSHOT_END) source.lsn = sourcePosition(record.position);
+        if (record.kind === TRANSACTION && source.unapplied.length < 100_000) source.unapplied.push([entry.endOffset, commitTime(record.position)]);
         source.rows += record.changes.length;
         sample(source);
         this.#appended = true;
         this.#wake?.();
       },
-    }));
+    };
+    const config = source.config;
+    const capture: Capture = (source.instance = config.connector === 'postgres' ? new PostgresCapture(config, this.#log, options) : new MysqlCapture(config, this.#log, options));
     source.capture = (async () => {
       for (let attempt = 0; !controller.signal.aborted; attempt++) {
         const began = Date.now();
@@ -1024,7 +1045,7 @@ export class PipelineRuntime implements PipelineHandle {
     const failed = source.failed === true;
     const status: SourceStatus = {
       name: source.config.name,
-      kind: 'postgres',
+      kind: source.config.connector,
       state: failed ? 'failed' : (stats?.phase ?? 'starting'),
       position: source.lsn ?? '',
       lag: entry.endOffset - processed,
@@ -1297,7 +1318,7 @@ export class PipelineRuntime implements PipelineHandle {
 // ---------------------------------------------------------------------------------------------
 
 interface Definition {
-  sources: PostgresSourceConfig[];
+  sources: SourceConfig[];
   tables: Array<Extract<PipelineStatement, { kind: 'postgres' }>>;
   views: Array<Extract<PipelineStatement, { kind: 'postgres' }>>;
   viewTexts: Map<string, string>;
@@ -1312,12 +1333,12 @@ async function loadDefinition(text: string, file: string): Promise<Definition> {
   const refuse = (offset: number, code: string, what: string, hint?: string) => new SqlError(code, file, text, offset, what, hint);
   for (const statement of statements) {
     if (statement.kind === 'createSource') {
-      if (statement.connector !== 'postgres') {
-        throw refuse(statement.span.offset, 'not_built', `CREATE SOURCE … FROM ${statement.connector.toUpperCase()} ('${redactUrl(statement.url)}') is not built yet`, 'PostgreSQL sources work; for others, declare a CREATE TABLE and feed it with POST /v1/tables/NAME/events');
+      if (statement.connector !== 'postgres' && statement.connector !== 'mysql') {
+        throw refuse(statement.span.offset, 'not_built', `CREATE SOURCE … FROM ${statement.connector.toUpperCase()} ('${redactUrl(statement.url)}') is not built yet`, 'PostgreSQL and MySQL/MariaDB sources work; for others, declare a CREATE TABLE and feed it with POST /v1/tables/NAME/events');
       }
-      let config: PostgresSourceConfig;
+      let config: SourceConfig;
       try {
-        config = postgresConfig(statement.name, statement.url, statement.options);
+        config = statement.connector === 'postgres' ? { ...postgresConfig(statement.name, statement.url, statement.options), connector: 'postgres' } : { ...mysqlConfig(statement.name, statement.url, statement.options), connector: 'mysql' };
       } catch (error) {
         if (error instanceof DefiniteError) throw refuse(statement.span.offset, error.code, error.message, error.hint);
         throw error;
@@ -1466,6 +1487,18 @@ function round(ms: number): number {
 }
 
 const POSTGRES_EPOCH_MS = 946_684_800_000;
+
+/** A source record's position as status shows it: an LSN, or binlog file:position (and GTID). */
+function sourcePosition(position: Record<string, unknown>): string {
+  if (position.lsn !== undefined) return String(position.lsn);
+  return `${String(position.file)}:${String(position.pos)}${position.gtid ? ` (${String(position.gtid)})` : ''}`;
+}
+
+/** A transaction record's commit time in ms since 1970 (PostgreSQL: µs since 2000; binlog: ms). */
+function commitTime(position: Record<string, unknown>): number {
+  if (position.lsn !== undefined) return Number(BigInt(String(position.time)) / 1000n) + POSTGRES_EPOCH_MS;
+  return Number(position.time);
+}
 
 function describeChange(change: SchemaChange): string {
   const parts = [...change.dropped.map((c) => `dropped ${c}`), ...change.retyped.map((c) => `changed the type of ${c}`), ...change.added.map((c) => `added ${c}`)];

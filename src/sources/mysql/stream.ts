@@ -71,6 +71,8 @@ interface RawConnection {
   query(sql: string, callback: (error: Error | null) => void): void;
   end(callback?: () => void): void;
   destroy(): void;
+  /** The socket: mysql2's destroy() only half-closes it, which a dump thread waiting for events does not notice. */
+  stream: { destroy(): void };
   on(event: 'error' | 'end', listener: (error?: Error) => void): void;
 }
 
@@ -155,6 +157,7 @@ export class BinlogStream {
     this.#closed = true;
     this.#onError?.(error);
     this.#connection.destroy();
+    this.#connection.stream.destroy();
   }
 
   async close(): Promise<void> {
@@ -162,5 +165,6 @@ export class BinlogStream {
     this.#closed = true;
     // A dump never ends by itself: the connection is closed under it.
     this.#connection.destroy();
+    this.#connection.stream.destroy();
   }
 }
