@@ -57,14 +57,27 @@ async function check(args: string[]): Promise<number> {
   return (await preflightSources(text, file)) ? 0 : 1;
 }
 
-/** Runs each PostgreSQL source's preflight and prints what it found; false when one cannot run. */
+/** Runs each PostgreSQL and MySQL source's preflight and prints what it found; false when one cannot run. */
 async function preflightSources(text: string, file: string): Promise<boolean> {
   const { postgresConfig } = await import('../sources/postgres/config.ts');
   const { preflight } = await import('../sources/postgres/preflight.ts');
   let ready = true;
+  const { mysqlConfig } = await import('../sources/mysql/config.ts');
+  const { mysqlPreflight } = await import('../sources/mysql/preflight.ts');
   for (const statement of await parsePipelineAsync(text, file)) {
-    if (statement.kind !== 'createSource' || statement.connector !== 'postgres') continue;
+    if (statement.kind !== 'createSource' || (statement.connector !== 'postgres' && statement.connector !== 'mysql')) continue;
     try {
+      if (statement.connector === 'mysql') {
+        const config = mysqlConfig(statement.name, statement.url, statement.options);
+        const report = await mysqlPreflight(config);
+        const product = report.flavor === 'mariadb' ? 'MariaDB' : 'MySQL';
+        if (report.problems.length === 0) process.stdout.write(`preflight ${statement.name}: ready (${product} ${report.serverVersion}${report.binlog ? `; binlog at ${report.binlog.file}:${report.binlog.position}` : ''})\n`);
+        else {
+          ready = false;
+          process.stdout.write(`preflight ${statement.name}: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} to fix on the server\n${report.problems.map((p) => `  - ${p.message}: ${p.fix}\n`).join('')}`);
+        }
+        continue;
+      }
       const config = postgresConfig(statement.name, statement.url, statement.options);
       const report = await preflight(config);
       if (report.problems.length === 0) {

@@ -333,7 +333,7 @@ export class Database {
       if (statement.kind === 'createSource') {
         const tables = (statement.options.get('tables') ?? '').split(',').map((t) => t.trim()).filter(Boolean);
         sources.set(statement.name, tables);
-        entries.push({ kind: 'source', name: statement.name, detail: `${statement.connector.toUpperCase()} ${redactUrl(statement.url)}${tables.length ? ` tables ${tables.join(', ')}` : ''}`, note: statement.connector === 'postgres' ? 'sluice check connects to it for the preflight, below' : statement.connector === 'file' ? 'not checked: the file connector is not built' : 'not checked yet: sluice check runs only the PostgreSQL preflight so far' });
+        entries.push({ kind: 'source', name: statement.name, detail: `${statement.connector.toUpperCase()} ${redactUrl(statement.url)}${tables.length ? ` tables ${tables.join(', ')}` : ''}`, note: statement.connector === 'file' ? 'not checked: the file connector is not built' : 'sluice check connects to it for the preflight, below' });
         continue;
       }
       if (statement.kind === 'createSink') {

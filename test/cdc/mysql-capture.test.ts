@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { FileLog } from '../../src/log/index.ts';
+import { mysqlConfig } from '../../src/sources/mysql/config.ts';
 import { MysqlCapture } from '../../src/sources/mysql/connector.ts';
 import { decodeSourceRecord, DELETE, SNAPSHOT_END, SNAPSHOT_START, TRANSACTION, TRUNCATE, type SourceRecord } from '../../src/sources/records.ts';
 import { outputValue, resolveType } from '../../src/sql/index.ts';
@@ -33,7 +34,7 @@ after(async () => {
   fs.rmSync(folder, { recursive: true, force: true });
 });
 
-const config = () => ({ name: 'shop', url: server.url(), displayUrl: server.url(), tables: [{ schema: 'shop', name: 'customers' }, { schema: 'shop', name: 'orders' }], serverId: 777 });
+const config = () => mysqlConfig('shop', server.url('shop'), new Map([['tables', 'customers, orders'], ['server_id', '777']]));
 
 /** Applies the log's records to tables keyed by id, values printed as text. */
 function apply(records: SourceRecord[]): Map<string, Map<string, string>> {

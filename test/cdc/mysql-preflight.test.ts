@@ -234,3 +234,23 @@ test('SHOW GRANTS is read in MySQL 8\'s spelling and MariaDB\'s', () => {
   assert.ok(hasOn(parseGrants(['GRANT SELECT ON shop.* TO cdc@localhost']), 'SELECT', 'shop', 'x')); // older, unquoted spelling
   assert.ok(hasOn(parseGrants(['GRANT SELECT ON "shop"."products" TO "cdc"@"%"']), 'SELECT', 'shop', 'products')); // ANSI_QUOTES
 });
+
+test('sluice check runs each MySQL source\'s preflight: ready, or the problems with their fixes', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const folder = mkdtempSync(join(tmpdir(), 'sluice-mysql-check-'));
+  try {
+    const check = (url: string) => {
+      const file = join(folder, 'p.sql');
+      writeFileSync(file, `CREATE SOURCE shop FROM MYSQL '${url}' WITH (tables = 'products');\nCREATE VIEW n AS SELECT count(*) AS n FROM shop.products;\n`);
+      return spawnSync(process.execPath, [join(dirname(new URL(import.meta.url).pathname), '../../bin/sluice.js'), 'check', file], { encoding: 'utf8', timeout: 30_000 });
+    };
+    const ready = check(good.url('shop'));
+    assert.equal(ready.status, 0, ready.stdout + ready.stderr);
+    assert.match(ready.stdout, /preflight shop: ready \(MariaDB 10\.\d+\.\d+[^;]*; binlog at [\w.-]+:\d+\)/);
+    const notReady = check(loose.url('shop'));
+    assert.equal(notReady.status, 1, notReady.stdout + notReady.stderr);
+    assert.match(notReady.stdout, /preflight shop: \d+ problems to fix on the server\n  - .*binlog_format/s);
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+});

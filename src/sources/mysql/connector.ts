@@ -26,17 +26,12 @@ import type { Log, PersistMode } from '../../log/index.ts';
 import { typeLabel } from '../../sql/index.ts';
 import { decodeSourceHeader, DELETE, encodeSourceRecord, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START, TRANSACTION, TRUNCATE, UPSERT, type SourceChange, type SourceRecord, type SourceTable } from '../records.ts';
 import type { BinlogEvent, RawRow, RawValue } from './binlog.ts';
+import type { MysqlSourceConfig } from './config.ts';
+import { mysqlPreflight, mysqlPreflightError } from './preflight.ts';
 import { describeMysqlTables, mysqlValue, type MysqlColumn } from './schema.ts';
 import { BinlogStream, type BinlogPosition } from './stream.ts';
 
-export interface MysqlCaptureConfig {
-  name: string;
-  /** Secrets resolved: never print it. */
-  url: string;
-  displayUrl: string;
-  tables: Array<{ schema: string; name: string }>;
-  serverId: number;
-}
+export type MysqlCaptureConfig = MysqlSourceConfig;
 
 export interface MysqlCaptureOptions {
   persist?: PersistMode;
@@ -114,6 +109,9 @@ export class MysqlCapture {
     this.#stats.since = Date.now();
     await this.#log.createTopic(this.topic, { partitions: 1 });
     const last = await this.#lastRecord();
+    // Every problem on the server, each with its fix, before anything is read.
+    const error = mysqlPreflightError(this.#config, await mysqlPreflight(this.#config));
+    if (error) throw error;
     await this.#describe();
     let start: BinlogPosition;
     if (last && (last.kind === TRANSACTION || last.kind === SNAPSHOT_END)) start = { file: String(last.position.file), position: Number(last.position.pos) };
