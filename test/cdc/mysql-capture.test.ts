@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import { FileLog } from '../../src/log/index.ts';
 import { mysqlConfig } from '../../src/sources/mysql/config.ts';
 import { MysqlCapture } from '../../src/sources/mysql/connector.ts';
-import { decodeSourceRecord, DELETE, SNAPSHOT_END, SNAPSHOT_START, TRANSACTION, TRUNCATE, type SourceRecord } from '../../src/sources/records.ts';
+import { decodeSourceRecord, DELETE, SNAPSHOT_END, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, transactionParts, TRUNCATE, type SourceRecord } from '../../src/sources/records.ts';
 import { outputValue, resolveType } from '../../src/sql/index.ts';
 import { startMariadb, type MariadbServer } from '../services/mariadb.ts';
 
@@ -40,10 +40,12 @@ const config = () => mysqlConfig('shop', server.url('shop'), new Map([['tables',
 function apply(records: SourceRecord[]): Map<string, Map<string, string>> {
   const tables = new Map<string, Map<string, string>>();
   const table = (name: string) => tables.get(name) ?? tables.set(name, new Map()).get(name)!;
+  // records[i] is the record at offset i: a transaction written in parts names their offsets.
+  const changesOf = (record: SourceRecord) => [...transactionParts(record).map((offset) => records[offset]!), record].flatMap((r) => r.changes.map((change) => ({ change, described: r.tables[change.table]! })));
   for (const record of records) {
     if (record.kind === SNAPSHOT_START) tables.clear();
-    for (const change of record.changes) {
-      const described = record.tables[change.table]!;
+    if (record.kind === TRANSACTION_PART) continue; // applied with the transaction that names it
+    for (const { change, described } of changesOf(record)) {
       const rows = table(described.name);
       if (change.op === TRUNCATE) {
         rows.clear();
@@ -119,7 +121,8 @@ test('snapshot while writes go on, then every transaction whole and in order; a 
     records = await converge(log, capture.topic, 'after the changes', running);
     const multi = records.find((r) => r.kind === TRANSACTION && r.tables.length === 2)!;
     assert.deepEqual(multi.tables.map((t) => t.name).sort(), ['shop.customers', 'shop.orders']);
-    assert.ok(records.some((r) => r.kind === TRANSACTION && r.changes.length === 30_000), 'the 30,000-row transaction is one record');
+    const large = records.find((r) => r.kind === TRANSACTION && transactionParts(r).length > 0)!;
+    assert.equal(transactionParts(large).map((offset) => records[offset]!.changes.length).reduce((a, b) => a + b, 0), 30_000, 'the 30,000-row transaction is written in parts that its commit names');
 
     // Stopped, changes meanwhile (a TRUNCATE and a new column among them), started again.
     controller.abort();

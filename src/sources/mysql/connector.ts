@@ -24,7 +24,7 @@ import mysql from 'mysql2/promise';
 import { DefiniteError, TransientError, type Row } from '../../core/index.ts';
 import type { Log, PersistMode } from '../../log/index.ts';
 import { typeLabel } from '../../sql/index.ts';
-import { decodeSourceHeader, DELETE, encodeSourceRecord, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START, TRANSACTION, TRUNCATE, UPSERT, type SourceChange, type SourceRecord, type SourceTable } from '../records.ts';
+import { decodeSourceHeader, DELETE, encodeSourceRecord, offsetRanges, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, TRUNCATE, UPSERT, type SourceChange, type SourceRecord, type SourceTable } from '../records.ts';
 import type { BinlogEvent, RawRow, RawValue } from './binlog.ts';
 import type { MysqlSourceConfig } from './config.ts';
 import { mysqlPreflight, mysqlPreflightError } from './preflight.ts';
@@ -49,6 +49,10 @@ export interface MysqlCaptureStats {
 }
 
 const CHUNK_ROWS = 10_000;
+/** Changes of a transaction buffered before they are written as a part (records.ts). */
+const SPILL_CHANGES = 10_000;
+/** Changes waiting for the log beyond which reading the binlog pauses. */
+const BACKLOG_CHANGES = 100_000;
 
 /** Binlog positions in order: file names sort as their sequence numbers do. */
 function compare(a: BinlogPosition, b: BinlogPosition): number {
@@ -120,12 +124,17 @@ export class MysqlCapture {
     if (!signal.aborted) await this.#stream(start, signal);
   }
 
+  /** The last record that says where the log stands (past parts of a transaction never committed). */
   async #lastRecord(): Promise<Omit<SourceRecord, 'changes'> | undefined> {
     const [end] = await this.#log.endOffsets(this.topic);
     this.#end = end!;
-    if (end === 0) return undefined;
-    const { records } = await this.#log.read(this.topic, 0, end! - 1, { maxRecords: 1 });
-    return records[0]?.value ? decodeSourceHeader(records[0].value, `${this.topic} offset ${end! - 1}`) : undefined;
+    for (let offset = end! - 1; offset >= 0; offset--) {
+      const { records } = await this.#log.read(this.topic, 0, offset, { maxRecords: 1 });
+      if (!records[0]?.value) return undefined;
+      const header = decodeSourceHeader(records[0].value, `${this.topic} offset ${offset}`);
+      if (header.kind !== TRANSACTION_PART) return header;
+    }
+    return undefined;
   }
 
   async #append(records: SourceRecord[]): Promise<void> {
@@ -209,16 +218,30 @@ export class MysqlCapture {
   }
 
   async #stream(start: BinlogPosition, signal: AbortSignal): Promise<void> {
-    let open: { gtid: string; changes: Array<{ table: string; change: Omit<SourceChange, 'table'> }>; time: number } | undefined;
-    const queued: SourceRecord[] = [];
+    type Pending = { table: string; change: Omit<SourceChange, 'table'> };
+    /** A part queued for the log; its offset is set when it is appended (records.ts). */
+    type Part = { offset?: number };
+    /** The transaction being read: its changes so far, written as parts every SPILL_CHANGES. */
+    let open: { gtid: string; changes: Pending[]; parts: Part[]; time: number } | undefined;
+    type Queued = { record: SourceRecord; part?: Part; parts?: Part[] };
+    const queued: Queued[] = [];
+    let queuedChanges = 0;
     let flushing: Promise<void> | undefined;
     let failure: Error | undefined;
     let stream: BinlogStream | undefined;
     const flush = async () => {
       while (queued.length > 0) {
         const batch = queued.splice(0, queued.length);
-        await this.#append(batch);
-        this.#stats.rows += batch.reduce((sum, r) => sum + r.changes.length, 0);
+        let offset = this.#end;
+        for (const item of batch) {
+          if (item.part) item.part.offset = offset;
+          if (item.parts?.length) item.record.position.parts = offsetRanges(item.parts.map((p) => p.offset!));
+          offset++;
+        }
+        await this.#append(batch.map((b) => b.record));
+        const changes = batch.reduce((sum, b) => sum + b.record.changes.length, 0);
+        queuedChanges -= changes;
+        this.#stats.rows += changes;
       }
     };
     let stopped = false;
@@ -226,7 +249,9 @@ export class MysqlCapture {
     const kick = (): void => {
       if (flushing || queued.length === 0) return;
       flushing = flush()
-        .then(() => stream?.resume())
+        .then(() => {
+          if (queuedChanges <= BACKLOG_CHANGES / 2) stream?.resume();
+        })
         .catch((error: Error) => {
           failure ??= error;
         })
@@ -235,21 +260,18 @@ export class MysqlCapture {
           kick();
         });
     };
-    const enqueue = (record: SourceRecord) => {
+    const enqueue = (item: Queued) => {
       if (stopped) return;
-      queued.push(record);
-      if (queued.length > 1000) stream?.pause();
+      queued.push(item);
+      queuedChanges += item.record.changes.length;
+      // Backpressure: stop reading the binlog while the log is behind.
+      if (queuedChanges > BACKLOG_CHANGES) stream?.pause();
       kick();
     };
-    const commit = (next: BinlogPosition) => {
-      if (!open) return;
-      const transaction = open;
-      open = undefined;
-      if (this.#logged && compare(next, this.#logged) <= 0) return; // sent again after a restart
-      this.#logged = next;
+    const tablesOf = (pending: Pending[]): { tables: SourceTable[]; changes: SourceChange[] } => {
       const tables: SourceTable[] = [];
       const index = new Map<string, number>();
-      const changes: SourceChange[] = transaction.changes.map(({ table, change }) => {
+      const changes: SourceChange[] = pending.map(({ table, change }) => {
         let i = index.get(table);
         if (i === undefined) {
           index.set(table, (i = tables.length));
@@ -257,8 +279,33 @@ export class MysqlCapture {
         }
         return { table: i, ...change };
       });
-      if (changes.length === 0) return;
-      enqueue({ kind: TRANSACTION, position: { file: next.file, pos: next.position, gtid: transaction.gtid, time: transaction.time }, tables, changes });
+      return { tables, changes };
+    };
+    const spill = () => {
+      if (!open || open.changes.length === 0) return;
+      const part: Part = {};
+      open.parts.push(part);
+      enqueue({ record: { kind: TRANSACTION_PART, position: { gtid: open.gtid }, ...tablesOf(open.changes) }, part });
+      open.changes = [];
+    };
+    const add = (pending: Pending) => {
+      open!.changes.push(pending);
+      if (open!.changes.length >= SPILL_CHANGES) spill();
+    };
+    const commit = (next: BinlogPosition) => {
+      if (!open) return;
+      // Sent again after a restart (parts it spilled again are named by no commit: never applied).
+      if (this.#logged && compare(next, this.#logged) <= 0) {
+        open = undefined;
+        return;
+      }
+      this.#logged = next;
+      const position = { file: next.file, pos: next.position, gtid: open.gtid, time: open.time };
+      if (open.parts.length > 0) {
+        spill();
+        enqueue({ record: { kind: TRANSACTION, position, tables: [], changes: [] }, parts: open.parts });
+      } else if (open.changes.length > 0) enqueue({ record: { kind: TRANSACTION, position, ...tablesOf(open.changes) } });
+      open = undefined;
     };
     const rowOf = (table: string, raw: RawRow, names: Array<string | null>): Row => {
       const columns = this.#schemas.get(table)!;
@@ -274,20 +321,20 @@ export class MysqlCapture {
         this.#stats.position = next;
         switch (event.kind) {
           case 'gtid':
-            open = { gtid: event.gtid, changes: [], time: event.header.timestamp * 1000 };
+            open = { gtid: event.gtid, changes: [], parts: [], time: event.header.timestamp * 1000 };
             if (event.standalone) open = undefined;
             break;
           case 'query': {
             const sql = event.sql.trim();
             if (/^COMMIT\b/i.test(sql)) commit(next);
-            else if (/^BEGIN\b/i.test(sql)) open ??= { gtid: '', changes: [], time: event.header.timestamp * 1000 };
+            else if (/^BEGIN\b/i.test(sql)) open ??= { gtid: '', changes: [], parts: [], time: event.header.timestamp * 1000 };
             else if (/^(ALTER|CREATE|DROP|RENAME|TRUNCATE)\b/i.test(sql)) {
               // DDL: TRUNCATE of a captured table empties it; any other has the tables described again.
               const truncated = /^TRUNCATE\s+(?:TABLE\s+)?`?([\w$]+)`?(?:\.`?([\w$]+)`?)?/i.exec(sql);
               if (truncated) {
                 const name = truncated[2] ? `${truncated[1]}.${truncated[2]}` : `${event.schema}.${truncated[1]}`;
                 if (this.#schemas.has(name)) {
-                  open = { gtid: '', changes: [{ table: name, change: { op: TRUNCATE, row: [] } }], time: event.header.timestamp * 1000 };
+                  open = { gtid: '', changes: [{ table: name, change: { op: TRUNCATE, row: [] } }], parts: [], time: event.header.timestamp * 1000 };
                   commit(next);
                 }
               } else pendingDdl = true;
@@ -302,12 +349,12 @@ export class MysqlCapture {
             const keyOf = (row: Row) => JSON.stringify(columns.map((c, i) => (c.key ? String(row[i]) : '')));
             event.rows.forEach((raw, r) => {
               const row = rowOf(name, raw, names);
-              if (event.op === 'delete') open!.changes.push({ table: name, change: { op: DELETE, row } });
+              if (event.op === 'delete') add({ table: name, change: { op: DELETE, row } });
               else if (event.op === 'update') {
                 const before = rowOf(name, event.before![r]!, names);
-                if (keyOf(before) !== keyOf(row)) open!.changes.push({ table: name, change: { op: DELETE, row: before } });
-                open!.changes.push({ table: name, change: { op: UPSERT, row } });
-              } else open!.changes.push({ table: name, change: { op: UPSERT, row } });
+                if (keyOf(before) !== keyOf(row)) add({ table: name, change: { op: DELETE, row: before } });
+                add({ table: name, change: { op: UPSERT, row } });
+              } else add({ table: name, change: { op: UPSERT, row } });
             });
             break;
           }
