@@ -25,6 +25,7 @@ const benchmarks: Record<string, () => Promise<Benchmark>> = {
   search: () => import('./search.ts'),
   pipeline: () => import('./pipeline.ts'),
   postgres: () => import('./postgres.ts'),
+  mysql: () => import('./mysql.ts'),
 };
 
 function listing(): string {
