@@ -375,6 +375,7 @@ export class MysqlCapture {
     this.#stats.since = Date.now();
     const abort = () => ended(new Error('aborted'));
     signal.addEventListener('abort', abort, { once: true });
+    if (signal.aborted) abort(); // aborted while the stream was starting
     const poll = setInterval(() => {
       if (failure) ended(failure);
       if (pendingDdl) {

@@ -571,6 +571,7 @@ export class PostgresCapture {
     else this.#streamingSince = Promise.resolve();
     const abort = () => ended(new Error('aborted'));
     signal.addEventListener('abort', abort, { once: true });
+    if (signal.aborted) abort(); // aborted while the stream was starting
     const poll = setInterval(() => {
       if (failure) ended(failure);
     }, 50);
