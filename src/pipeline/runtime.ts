@@ -802,7 +802,13 @@ export class PipelineRuntime implements PipelineHandle {
       for (const statement of definition.tables) scratch.runStatement(statement, this.#options.text, file);
       for (const entry of this.#tables.values()) {
         for (const table of entry.source?.tables.values() ?? []) {
-          const text = createTableSql(table.name, table.live.map(([n, t]) => [n, t, false]));
+          // A column whose type changed kind is left out like a dropped one: its values no longer
+          // fit the Sluice table's column (they read NULL), so no view may go on reading it.
+          const usable = table.live.filter(([n, t]) => {
+            const i = table.columns.indexOf(n);
+            return i < 0 || typeKind(table.types[i]!) === typeKind(t);
+          });
+          const text = createTableSql(table.name, usable.map(([n, t]) => [n, t, false]));
           const [statement] = await parsePipelineAsync(text, `source ${entry.source!.config.name}`);
           scratch.runStatement(statement!, text, `source ${entry.source!.config.name}`);
         }
@@ -818,7 +824,7 @@ export class PipelineRuntime implements PipelineHandle {
           if (info.failure || info.reads.some((r) => stopped.includes(r))) return;
           const why = (error as Error).message.split('\n')[0]!.replace(/^[^:]*:\d+:\d+: /, '');
           const what = change ? ` after ${change.table} changed at the source (${describeChange(change)}${change.position ? ` at ${change.position}` : ''})` : ' as the source tables are now';
-          this.#db.failView(name, new DefiniteError('source_schema_changed', `view "${name}" no longer compiles${what}: ${why}`, 'change the view in the pipeline file and restart: a changed view is rebuilt from the source\'s data'));
+          this.#db.failView(name, new DefiniteError('source_schema_changed', `view "${name}" no longer compiles${what}, without the columns dropped or changed in kind: ${why}`, 'change the view in the pipeline file and restart: a changed view is rebuilt from the source\'s data'));
           stopped.push(name);
         }
       });
@@ -1500,6 +1506,11 @@ function commitTime(position: Record<string, unknown>): number {
   return Number(position.time);
 }
 
+/** A type label without its modifiers: 'character varying(20)' → 'character varying'. */
+function typeKind(label: string): string {
+  return label.replace(/\(.*\)$/, '');
+}
+
 function describeChange(change: SchemaChange): string {
   const parts = [...change.dropped.map((c) => `dropped ${c}`), ...change.retyped.map((c) => `changed the type of ${c}`), ...change.added.map((c) => `added ${c}`)];
   return parts.join(', ');
@@ -1546,7 +1557,9 @@ function sourceBatches(source: SourceInput, record: SourceRecord, batches: Batch
     const table = source.tables.get(described.name);
     if (!table) return undefined;
     const same = described.columns.length === table.columns.length && described.columns.every(([n, t], i) => n === table.columns[i] && t === table.types[i]);
-    return same ? undefined : table.columns.map((c, k) => described.columns.findIndex(([n, t]) => n === c && t === table.types[k]));
+    // A value is kept when its type is of the column's kind (a varchar widened, a numeric's precision
+    // changed); a column whose kind changed reads NULL, and the views reading it are stopped.
+    return same ? undefined : table.columns.map((c, k) => described.columns.findIndex(([n, t]) => n === c && typeKind(t) === typeKind(table.types[k]!)));
   });
   for (const change of record.changes) {
     const described = record.tables[change.table]!;

@@ -197,13 +197,30 @@ export class MysqlCapture {
           chunk = [];
         };
         // Rows stream from the server; chunks of CHUNK_ROWS become records.
-        const query = (connection as unknown as { connection: { query(sql: string): { stream(): AsyncIterable<Record<string, unknown>> } } }).connection.query(`SELECT * FROM ${qualified}${keys.length ? ` ORDER BY ${keys.join(', ')}` : ''}`);
-        for await (const values of query.stream()) {
+        const raw = (connection as unknown as { connection: RowStreamConnection }).connection;
+        const rows = raw.query(`SELECT * FROM ${qualified}${keys.length ? ` ORDER BY ${keys.join(', ')}` : ''}`).stream();
+        // A streaming query's connection failing reaches the connection, not the stream: end the
+        // stream with it, or the loop below would wait forever (a server killed mid-snapshot).
+        const onError = (error: Error) => rows.destroy(error);
+        const onEnd = () => rows.destroy(new TransientError('mysql_connection', `source ${this.#config.name}: the snapshot connection ended`, 'Sluice reconnects and starts the snapshot again'));
+        raw.on('error', onError);
+        raw.on('end', onEnd);
+        signal.addEventListener('abort', onEnd, { once: true });
+        try {
+        for await (const values of rows) {
           if (signal.aborted) return start;
           chunk.push(columns.map((column) => mysqlValue(snapshotValue(values[column.name], column), column, name)));
           done++;
           progress.rows++;
           if (chunk.length >= CHUNK_ROWS) await flush();
+        }
+        } catch (error) {
+          if (signal.aborted) return start;
+          throw error;
+        } finally {
+          raw.off('error', onError);
+          raw.off('end', onEnd);
+          signal.removeEventListener('abort', onEnd);
         }
         if (chunk.length > 0 || done === 0) await flush();
         progress.tablesDone++;
@@ -314,8 +331,30 @@ export class MysqlCapture {
         return i < 0 ? null : mysqlValue(raw[i] ?? null, column, table);
       });
     };
-    let pendingDdl = false;
-    const onEvent = (event: BinlogEvent, next: BinlogPosition) => {
+    // After a DDL statement, events wait until the tables are described again, so the rows that
+    // follow it are read with the new columns.
+    let held: Array<[BinlogEvent, BinlogPosition]> | undefined;
+    const describeAgain = () => {
+      held = [];
+      stream?.pause();
+      this.#describe().then(
+        () => {
+          const events = held ?? [];
+          held = undefined;
+          // onEvent may hold again (another DDL among them): it queues the rest itself.
+          for (const [event, next] of events) onEvent(event, next);
+          stream?.resume();
+        },
+        (error: Error) => {
+          failure ??= error;
+        },
+      );
+    };
+    const onEvent = (event: BinlogEvent, next: BinlogPosition): void => {
+      if (held) {
+        held.push([event, next]);
+        return;
+      }
       try {
         this.#received = next;
         this.#stats.position = next;
@@ -337,7 +376,7 @@ export class MysqlCapture {
                   open = { gtid: '', changes: [{ table: name, change: { op: TRUNCATE, row: [] } }], parts: [], time: event.header.timestamp * 1000 };
                   commit(next);
                 }
-              } else pendingDdl = true;
+              } else describeAgain();
             }
             break;
           }
@@ -378,13 +417,8 @@ export class MysqlCapture {
     if (signal.aborted) abort(); // aborted while the stream was starting
     const poll = setInterval(() => {
       if (failure) ended(failure);
-      if (pendingDdl) {
-        pendingDdl = false;
-        stream?.pause();
-        this.#describe().then(() => stream?.resume(), (error: Error) => (failure ??= error));
-      }
       // Waiters whose target was passed while records were still being written.
-      if (!flushing && queued.length === 0) {
+      if (!flushing && queued.length === 0 && !held) {
         for (const waiter of this.#waiters) {
           if (this.#received && compare(this.#received, waiter.target) >= 0) {
             this.#waiters.delete(waiter);
@@ -405,6 +439,12 @@ export class MysqlCapture {
       while (flushing) await flushing;
     }
   }
+}
+
+interface RowStreamConnection {
+  query(sql: string): { stream(): AsyncIterable<Record<string, unknown>> & { destroy(error?: Error): void } };
+  on(event: 'error' | 'end', listener: (error: Error) => void): void;
+  off(event: 'error' | 'end', listener: (error: Error) => void): void;
 }
 
 /** A value as mysql2 returns it from a SELECT, in the binlog's terms (mysqlValue reads both). */
