@@ -30,6 +30,7 @@ import { test, type TestContext } from 'node:test';
 import mysql from 'mysql2/promise';
 import { startMariadb, type MariadbServer } from '../services/mariadb.ts';
 import { Sluice, runSluice, sleep } from './pipeline-process.ts';
+import { canonical, compareAll, getJson, killCycles, live, newStats, normalize, readView, sourceOffset } from './source-crash.ts';
 import { seededRandom, type Random } from './random.ts';
 
 const killsWanted = Number(process.env.SLUICE_MYSQL_CRASH_KILLS ?? 56);
@@ -65,102 +66,9 @@ function pipelineText(server: MariadbServer): string {
 
 // ── Comparing ───────────────────────────────────────────────────────────────────────────────
 
-/** A value as text; numbers in canonical form (`12.50`, 12.5 and `12.5` alike). */
-function canonical(value: unknown): string | null {
-  if (value === null || value === undefined) return null;
-  const text = String(value);
-  if (/^-?\d+\.\d+$/.test(text)) return text.replace(/0+$/, '').replace(/\.$/, '');
-  return text;
-}
-
-function normalize(rows: Record<string, unknown>[]): string[] {
-  return rows.map((row) => JSON.stringify(Object.fromEntries(Object.entries(row).map(([k, v]) => [k, canonical(v)])))).sort();
-}
-
-function describeDiff(want: string[], got: string[]): string {
-  const wantSet = new Set(want);
-  const gotSet = new Set(got);
-  const missing = want.filter((r) => !gotSet.has(r));
-  const extra = got.filter((r) => !wantSet.has(r));
-  return `${got.length} rows for ${want.length}: missing ${missing.length} ${JSON.stringify(missing.slice(0, 3))}, unexpected ${extra.length} ${JSON.stringify(extra.slice(0, 3))}`;
-}
-
-async function getJson(url: string): Promise<Record<string, unknown>> {
-  const response = await fetch(url);
-  const text = await response.text();
-  if (response.status !== 200) throw new Error(`GET ${url} answered ${response.status}: ${text}`);
-  return JSON.parse(text) as Record<string, unknown>;
-}
-
-/**
- * Runs `work` against a live process; a failure names the moment and, when the process died by
- * itself meanwhile (it was not killed), its exit code and stderr.
- */
-async function live<T>(sluice: Sluice, when: string, work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    await Promise.race([sluice.exited, sleep(500)]);
-    const state = sluice.alive ? 'still running' : `exited by itself (exit ${sluice.exitCode})`;
-    throw new Error(`${when}: ${(error as Error).message}${(error as Error).cause ? ` (${String((error as Error).cause)})` : ''}; sluice up ${state}; stderr: ${sluice.stderr.trim().slice(-2000)}`, { cause: error });
-  }
-}
-
-/** A view's rows through GET /v1/views/NAME, page by page, all at one position (retried otherwise). */
-async function readView(sluice: Sluice, name: string): Promise<{ rows: Record<string, unknown>[]; position: string }> {
-  for (let attempt = 0; ; attempt++) {
-    const rows: Record<string, unknown>[] = [];
-    const positions = new Set<string>();
-    for (let offset = 0; ; offset += 10_000) {
-      const page = await getJson(`${sluice.url}/v1/views/${name}?limit=10000&offset=${offset}`);
-      rows.push(...(page.rows as Record<string, unknown>[]));
-      positions.add(String(page.position));
-      if ((page.rows as unknown[]).length < 10_000) break;
-    }
-    if (positions.size === 1 || attempt >= 20) return { rows, position: [...positions][0]! };
-  }
-}
-
+/** A view's query on MariaDB, normalized as the views' rows are. */
 async function expected(server: MariadbServer, sql: string): Promise<string[]> {
   return normalize(await server.query(sql, 'shop'));
-}
-
-/** Every view against MariaDB once; returns the problems (none when all are equal). */
-async function compareAll(server: MariadbServer, sluice: Sluice): Promise<{ problems: string[]; positions: string[] }> {
-  const problems: string[] = [];
-  const positions: string[] = [];
-  for (const [name, sql] of Object.entries(VIEWS)) {
-    const want = await expected(server, sql);
-    const { rows, position } = await readView(sluice, name);
-    positions.push(position);
-    const got = normalize(rows);
-    if (JSON.stringify(want) !== JSON.stringify(got)) problems.push(`view ${name}: ${describeDiff(want, got)}`);
-  }
-  return { problems, positions };
-}
-
-/** Waits until every view equals MariaDB (quiescent meanwhile); fails with the differences and the status. */
-async function converge(server: MariadbServer, sluice: Sluice, when: string): Promise<{ ms: number; positions: string[] }> {
-  const began = performance.now();
-  const deadline = Date.now() + CONVERGE_MS;
-  for (;;) {
-    if (!sluice.alive) assert.fail(`${when}: sluice up exited by itself (exit ${sluice.exitCode}): ${sluice.stderr.trim().slice(-2000)}`);
-    const { problems, positions } = await live(sluice, when, () => compareAll(server, sluice));
-    if (problems.length === 0) return { ms: performance.now() - began, positions };
-    const status = await getJson(`${sluice.url}/v1/status`).catch((error: Error) => ({ unavailable: error.message }));
-    // A source that gave up (state 'failed', where the status says so) will not converge.
-    const failed = ((status as { sources?: Array<{ state?: string }> }).sources ?? []).some((s) => s.state === 'failed');
-    if (Date.now() > deadline || failed) {
-      assert.fail(`${when}: the views do not converge to MariaDB ${failed ? '(the source failed for good)' : `within ${CONVERGE_MS / 1000} s`}:\n  ${problems.join('\n  ')}\n  status.sources ${JSON.stringify((status as { sources?: unknown }).sources ?? status)}\n  stderr ${sluice.stderr.trim().slice(-1500)}`);
-    }
-    await sleep(250);
-  }
-}
-
-/** A position token's offset in the source's topic. */
-function sourceOffset(token: string): number {
-  const frontier = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Record<string, number>;
-  return frontier['source.shop'] ?? 0;
 }
 
 // ── The MariaDB workload ────────────────────────────────────────────────────────────────────
@@ -352,16 +260,6 @@ class Writer {
 
 // ── The test ────────────────────────────────────────────────────────────────────────────────
 
-interface Stats {
-  kills: { snapshot: number; startup: number; load: number };
-  /** Snapshot kills that found the snapshot unfinished (the source had no position yet). */
-  inSnapshot: number;
-  checks: number;
-  balanceReads: number;
-  balanceChecked: number;
-  restartMs: number[];
-  convergeMs: number[];
-}
 
 test(`sluice up over a MariaDB source survives SIGKILL under a MariaDB workload: every view equals MariaDB (${killsWanted} kills)`, { timeout: 600_000 }, async (t: TestContext) => {
   const began = performance.now();
@@ -371,7 +269,7 @@ test(`sluice up over a MariaDB source survives SIGKILL under a MariaDB workload:
   const file = path.join(dir, 'shop.sql');
   const data = path.join(dir, 'data');
   const writer = new Writer(server, seededRandom(seed ^ 0x5bd1e995));
-  const stats: Stats = { kills: { snapshot: 0, startup: 0, load: 0 }, inSnapshot: 0, checks: 0, balanceReads: 0, balanceChecked: 0, restartMs: [], convergeMs: [] };
+  const stats = newStats();
   let sluice: Sluice | undefined;
   let passed = false;
   try {
@@ -385,9 +283,7 @@ test(`sluice up over a MariaDB source survives SIGKILL under a MariaDB workload:
     // The writer runs from before the first start: the snapshot is taken under writes.
     writer.start();
 
-    /** The source's offset at which the snapshot is known to be processed (by a converged check). */
-    let snapshotDone: number | undefined;
-    const checkBalance = async (s: Sluice, when: string) => {
+    const checkBalance = async (s: Sluice, when: string, snapshotDone: number | undefined) => {
       const answer = await live(s, when, () => readView(s, 'balance'));
       stats.balanceReads++;
       if (snapshotDone === undefined || sourceOffset(answer.position) < snapshotDone) return;
@@ -398,64 +294,12 @@ test(`sluice up over a MariaDB source survives SIGKILL under a MariaDB workload:
       }
     };
 
-    for (let cycle = 0; cycle <= killsWanted; cycle++) {
-      const last = cycle === killsWanted;
-      const kills = stats.kills.snapshot + stats.kills.startup + stats.kills.load;
-      const when = `cycle ${cycle} (${kills} kills, seed ${seed})`;
-      const snapshotKill = !last && cycle < SNAPSHOT_KILLS && snapshotDone === undefined;
-      const startupKill = !last && !snapshotKill && plan.chance(0.2);
-      const startupDelay = plan.integer(0, 1400);
-      const snapshotDelay = plan.integer(0, 400);
-      const loadMs = plan.integer(100, 800);
-      const check = last || (!startupKill && !snapshotKill && cycle % CHECK_EVERY === CHECK_EVERY - 1);
-      const checkpoint = plan.chance(0.5) ? 0.3 : undefined;
-      const startBegan = performance.now();
-      sluice = Sluice.start(file, data, checkpoint);
-      if (startupKill) {
-        // Killed during start-up: while the log is replayed, or while the capture connects.
-        await Promise.race([sleep(startupDelay), sluice.exited]);
-        if (!sluice.alive) assert.fail(`${when}: sluice up exited by itself during start-up (exit ${sluice.exitCode}): ${sluice.stderr.trim().slice(-2000)}`);
-        sluice.kill();
-        await sluice.exited;
-        stats.kills.startup++;
-        continue;
-      }
-      if (!(await sluice.ready())) assert.fail(`${when}: sluice up did not start (exit ${sluice.exitCode}): ${sluice.stderr.trim().slice(-2000)}`);
-      stats.restartMs.push(performance.now() - startBegan);
-      if (snapshotKill) {
-        await sleep(snapshotDelay);
-        if (!sluice.alive) assert.fail(`${when}: sluice up exited by itself during the snapshot (exit ${sluice.exitCode}): ${sluice.stderr.trim().slice(-2000)}`);
-        // A source with no position yet has not finished its snapshot.
-        const sources = (await live(sluice, when, () => getJson(`${sluice!.url}/v1/status`))).sources as Array<{ position: string }>;
-        if (sources[0]?.position === '') stats.inSnapshot++;
-        sluice.kill();
-        await sluice.exited;
-        stats.kills.snapshot++;
-        continue;
-      }
-      if (check) {
-        await writer.pause();
-        if (last) await writer.stop();
-        const { ms, positions } = await converge(server, sluice, `${when}: after a restart`);
-        stats.checks++;
-        stats.convergeMs.push(ms);
-        const offset = Math.max(...positions.map(sourceOffset));
-        if (snapshotDone === undefined) snapshotDone = offset;
-        await checkBalance(sluice, when);
-        if (last) break;
-        writer.resume();
-      }
-      // The load, with reads of the invariant, then the kill.
-      const loadEnds = performance.now() + loadMs;
-      while (performance.now() < loadEnds) {
-        if (!sluice.alive) assert.fail(`${when}: sluice up exited by itself under load (exit ${sluice.exitCode}): ${sluice.stderr.trim().slice(-2000)}`);
-        await checkBalance(sluice, when);
-        await sleep(Math.min(100, Math.max(0, loadEnds - performance.now())));
-      }
-      sluice.kill();
-      await sluice.exited;
-      stats.kills.load++;
-    }
+    sluice = await killCycles({
+      plan, kills: killsWanted, seed, file, data, writer, stats, checkBalance,
+      oracle: { product: 'MariaDB', views: VIEWS, expected: (sql) => expected(server, sql), convergeMs: CONVERGE_MS },
+      snapshotKills: SNAPSHOT_KILLS, checkEvery: CHECK_EVERY, startupMs: 1400, loadMs: 800,
+      started: (started) => (sluice = started),
+    });
 
     // The status names no error; a clean stop exits 0.
     const status = await getJson(`${sluice!.url}/v1/status`);
@@ -473,7 +317,7 @@ test(`sluice up over a MariaDB source survives SIGKILL under a MariaDB workload:
     assert.equal(run.code, 0, `sluice run exited ${run.code}: ${run.stderr.trim().slice(-2000)}`);
     sluice = Sluice.start(file, data);
     if (!(await sluice.ready())) assert.fail(`sluice up after sluice run did not start: ${sluice.stderr.trim().slice(-2000)}`);
-    const { problems } = await compareAll(server, sluice);
+    const { problems } = await compareAll({ product: 'MariaDB', views: VIEWS, expected: (sql) => expected(server, sql), convergeMs: CONVERGE_MS }, sluice);
     assert.deepEqual(problems, [], 'after sluice run, the views equal MariaDB');
     assert.equal(await sluice.stop(), 0);
     sluice = undefined;
