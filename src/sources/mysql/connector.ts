@@ -22,22 +22,19 @@
 
 import mysql from 'mysql2/promise';
 import { DefiniteError, TransientError, type Row } from '../../core/index.ts';
-import type { Log, PersistMode } from '../../log/index.ts';
+import type { Log } from '../../log/index.ts';
 import { typeLabel } from '../../sql/index.ts';
-import { decodeSourceHeader, DELETE, encodeSourceRecord, offsetRanges, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, TRUNCATE, UPSERT, type SourceChange, type SourceRecord, type SourceTable } from '../records.ts';
+import { DELETE, offsetRanges, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, TRUNCATE, UPSERT, type SourceChange, type SourceRecord, type SourceTable } from '../records.ts';
 import type { BinlogEvent, RawRow, RawValue } from './binlog.ts';
 import type { MysqlSourceConfig } from './config.ts';
 import { mysqlPreflight, mysqlPreflightError } from './preflight.ts';
 import { describeMysqlTables, mysqlValue, type MysqlColumn } from './schema.ts';
 import { BinlogStream, type BinlogPosition } from './stream.ts';
+import { SourceTopic, type SourceTopicOptions } from '../topic.ts';
 
 export type MysqlCaptureConfig = MysqlSourceConfig;
 
-export interface MysqlCaptureOptions {
-  persist?: PersistMode;
-  /** Each record once durable in the log. */
-  onAppend?: (record: SourceRecord) => void;
-}
+export type MysqlCaptureOptions = SourceTopicOptions;
 
 export interface MysqlCaptureStats {
   phase: 'starting' | 'snapshot' | 'streaming';
@@ -62,8 +59,8 @@ function compare(a: BinlogPosition, b: BinlogPosition): number {
 export class MysqlCapture {
   readonly topic: string;
   readonly #config: MysqlCaptureConfig;
-  readonly #log: Log;
-  readonly #options: MysqlCaptureOptions;
+  /** The source's topic: this capture is its only writer. */
+  readonly #topic: SourceTopic;
   readonly #stats: MysqlCaptureStats = { phase: 'starting', rows: 0 };
   /** The source's tables (`schema.table`) → their columns as the server describes them. */
   #schemas = new Map<string, MysqlColumn[]>();
@@ -71,13 +68,11 @@ export class MysqlCapture {
   #logged: BinlogPosition | undefined;
   #received: BinlogPosition | undefined;
   readonly #waiters = new Set<{ target: BinlogPosition; resolve: () => void }>();
-  #end = 0;
 
   constructor(config: MysqlCaptureConfig, log: Log, options: MysqlCaptureOptions = {}) {
     this.#config = config;
-    this.#log = log;
-    this.#options = options;
     this.topic = `source.${config.name}`;
+    this.#topic = new SourceTopic(log, this.topic, config.name, options);
   }
 
   get stats(): MysqlCaptureStats {
@@ -111,8 +106,7 @@ export class MysqlCapture {
   async #run(signal: AbortSignal): Promise<void> {
     this.#stats.phase = 'starting';
     this.#stats.since = Date.now();
-    await this.#log.createTopic(this.topic, { partitions: 1 });
-    const last = await this.#lastRecord();
+    const last = await this.#topic.open();
     // Every problem on the server, each with its fix, before anything is read.
     const error = mysqlPreflightError(this.#config, await mysqlPreflight(this.#config));
     if (error) throw error;
@@ -122,26 +116,6 @@ export class MysqlCapture {
     else start = await this.#snapshot(signal);
     this.#logged = start;
     if (!signal.aborted) await this.#stream(start, signal);
-  }
-
-  /** The last record that says where the log stands (past parts of a transaction never committed). */
-  async #lastRecord(): Promise<Omit<SourceRecord, 'changes'> | undefined> {
-    const [end] = await this.#log.endOffsets(this.topic);
-    this.#end = end!;
-    for (let offset = end! - 1; offset >= 0; offset--) {
-      const { records } = await this.#log.read(this.topic, 0, offset, { maxRecords: 1 });
-      if (!records[0]?.value) return undefined;
-      const header = decodeSourceHeader(records[0].value, `${this.topic} offset ${offset}`);
-      if (header.kind !== TRANSACTION_PART) return header;
-    }
-    return undefined;
-  }
-
-  async #append(records: SourceRecord[]): Promise<void> {
-    const result = await this.#log.append(this.topic, 0, records.map((record) => ({ value: encodeSourceRecord(record) })), this.#options.persist ? { persist: this.#options.persist } : {});
-    if (result.baseOffset !== this.#end) throw new DefiniteError('internal', `source ${this.#config.name}: its topic ${this.topic} was written by someone else (expected offset ${this.#end}, got ${result.baseOffset})`, 'only the source writes its topic');
-    this.#end = result.baseOffset + result.count;
-    for (const record of records) this.#options.onAppend?.(record);
   }
 
   async #describe(): Promise<void> {
@@ -177,7 +151,7 @@ export class MysqlCapture {
       const position = value('binlog_snapshot_position');
       if (!file || !position) throw new DefiniteError('not_built', `source ${this.#config.name}: the server gives no binlog position for a consistent snapshot (binlog_snapshot_file): MySQL's lock-free snapshot is not built yet`, 'use MariaDB, or declare a table and feed it over HTTP meanwhile');
       const start: BinlogPosition = { file, position: Number(position) };
-      await this.#append([{ kind: SNAPSHOT_START, position: { file: start.file, pos: start.position }, tables: [], changes: [] }]);
+      await this.#topic.append([{ kind: SNAPSHOT_START, position: { file: start.file, pos: start.position }, tables: [], changes: [] }]);
       const progress = (this.#stats.snapshot = { table: '', tablesDone: 0, tables: this.#config.tables.length, rows: 0, estimated: 0, startedAt: Date.now() } as NonNullable<MysqlCaptureStats['snapshot']>);
       this.#stats.phase = 'snapshot';
       this.#stats.since = Date.now();
@@ -193,7 +167,7 @@ export class MysqlCapture {
         let done = 0;
         let chunk: Row[] = [];
         const flush = async () => {
-          await this.#append([{ kind: SNAPSHOT_ROWS, position: { file: start.file, pos: start.position, table: name, done }, tables: [described], changes: chunk.map((row) => ({ table: 0, op: UPSERT, row })) }]);
+          await this.#topic.append([{ kind: SNAPSHOT_ROWS, position: { file: start.file, pos: start.position, table: name, done }, tables: [described], changes: chunk.map((row) => ({ table: 0, op: UPSERT, row })) }]);
           chunk = [];
         };
         // Rows stream from the server; chunks of CHUNK_ROWS become records.
@@ -227,7 +201,7 @@ export class MysqlCapture {
       }
       await connection.query('COMMIT');
       progress.endedAt = Date.now();
-      await this.#append([{ kind: SNAPSHOT_END, position: { file: start.file, pos: start.position }, tables: [], changes: [] }]);
+      await this.#topic.append([{ kind: SNAPSHOT_END, position: { file: start.file, pos: start.position }, tables: [], changes: [] }]);
       return start;
     } finally {
       await connection.end().catch(() => {});
@@ -249,13 +223,13 @@ export class MysqlCapture {
     const flush = async () => {
       while (queued.length > 0) {
         const batch = queued.splice(0, queued.length);
-        let offset = this.#end;
+        let offset = this.#topic.end;
         for (const item of batch) {
           if (item.part) item.part.offset = offset;
           if (item.parts?.length) item.record.position.parts = offsetRanges(item.parts.map((p) => p.offset!));
           offset++;
         }
-        await this.#append(batch.map((b) => b.record));
+        await this.#topic.append(batch.map((b) => b.record));
         const changes = batch.reduce((sum, b) => sum + b.record.changes.length, 0);
         queuedChanges -= changes;
         this.#stats.rows += changes;

@@ -27,13 +27,14 @@ import { pgClient, transient } from './client.ts';
 import { DefiniteError, TransientError, type Row } from '../../core/index.ts';
 import type { Log, PersistMode } from '../../log/index.ts';
 import { quoteIdentifier, typeLabel } from '../../sql/index.ts';
-import { decodeSourceHeader, DELETE, encodeSourceRecord, offsetRanges, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, TRUNCATE, UPSERT, type SourceChange, type SourceRecord, type SourceTable } from '../records.ts';
+import { DELETE, offsetRanges, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, TRUNCATE, UPSERT, type SourceChange, type SourceRecord, type SourceTable } from '../records.ts';
 import type { PostgresSourceConfig } from './config.ts';
 import { formatLsn, parseLsn, POSTGRES_EPOCH_MICROS, type ColumnValue, type PgOutputMessage } from './pgoutput.ts';
 import { preflight, preflightError, type PreflightReport } from './preflight.ts';
 import { mapColumn, readValue, UNCHANGED, type ColumnMapping } from './schema.ts';
 import { createSlotWithSnapshot, readSnapshot, type SnapshotResume } from './snapshot.ts';
 import { ReplicationStream } from './stream.ts';
+import { SourceTopic } from '../topic.ts';
 
 export interface CaptureProgress {
   phase: 'snapshot' | 'streaming';
@@ -82,7 +83,6 @@ interface Relation {
 export class PostgresCapture {
   readonly topic: string;
   readonly #config: PostgresSourceConfig;
-  readonly #log: Log;
   readonly #options: CaptureOptions;
   readonly #relations = new Map<number, Relation>();
   /** The commit LSN of the last transaction in the log (what PostgreSQL may be told). */
@@ -93,8 +93,8 @@ export class PostgresCapture {
   #drained: () => Promise<void> = () => Promise.resolve();
   #streamingSince: Promise<void> | undefined;
   #streamingStarted: (() => void) | undefined;
-  /** The topic's end offset: this capture is its only writer. */
-  #end = 0;
+  /** The source's topic: this capture is its only writer. */
+  readonly #topic: SourceTopic;
   /** The last record in the log when the capture started (where it resumes, and from which server). */
   #last: SourceRecord | undefined;
   readonly #stats: CaptureStats = { phase: 'starting', rows: 0, receivedLsn: 0n };
@@ -103,9 +103,9 @@ export class PostgresCapture {
 
   constructor(config: PostgresSourceConfig, log: Log, options: CaptureOptions = {}) {
     this.#config = config;
-    this.#log = log;
     this.#options = options;
     this.topic = `source.${config.name}`;
+    this.#topic = new SourceTopic(log, this.topic, config.name, options);
   }
 
   /**
@@ -163,10 +163,10 @@ export class PostgresCapture {
   }
 
   async #run(signal: AbortSignal): Promise<void> {
-    await this.#log.createTopic(this.topic, { partitions: 1 });
     this.#stats.phase = 'starting';
     this.#stats.since = Date.now();
-    const last = (this.#last = await this.#lastRecord());
+    const opened = await this.#topic.open();
+    const last = (this.#last = opened && { ...opened, changes: [] });
     const report = await preflight(this.#config);
     // A slot this log's snapshot made is expected to exist; the others are not ours.
     const resuming = last !== undefined && last.kind !== SNAPSHOT_START && last.kind !== SNAPSHOT_ROWS;
@@ -204,23 +204,6 @@ export class PostgresCapture {
     if (!signal.aborted) await this.#stream(startLsn, signal);
   }
 
-  /**
-   * The last record that says where the log stands, without its changes (parts are written
-   * before their commit, so the very last record may be one of an unfinished transaction's).
-   */
-  async #lastRecord(): Promise<SourceRecord | undefined> {
-    const [end] = await this.#log.endOffsets(this.topic);
-    this.#end = end!;
-    for (let offset = end! - 1; offset >= 0; offset--) {
-      const { records } = await this.#log.read(this.topic, 0, offset, { maxRecords: 1 });
-      const record = records[0];
-      if (!record?.value) return undefined;
-      const header = decodeSourceHeader(record.value, `${this.topic} offset ${record.offset}`);
-      if (header.kind !== TRANSACTION_PART) return { ...header, changes: [] };
-    }
-    return undefined;
-  }
-
   /** The server streaming now must be the one the log was captured from, on the same timeline. */
   async #checkIdentity(systemId: string, timeline: number): Promise<void> {
     const recorded = this.#last?.position;
@@ -234,15 +217,7 @@ export class PostgresCapture {
   }
 
   async #append(record: SourceRecord): Promise<void> {
-    await this.#appendAll([record]);
-  }
-
-  /** Records appended as one batch: all durable, or none. */
-  async #appendAll(records: SourceRecord[]): Promise<void> {
-    const result = await this.#log.append(this.topic, 0, records.map((record) => ({ value: encodeSourceRecord(record) })), this.#options.persist ? { persist: this.#options.persist } : {});
-    if (result.baseOffset !== this.#end) throw new DefiniteError('internal', `source ${this.#config.name}: its topic ${this.topic} was written by someone else (expected offset ${this.#end}, got ${result.baseOffset})`, 'only the source writes its topic');
-    this.#end = result.baseOffset + result.count;
-    for (const record of records) this.#options.onAppend?.(record);
+    await this.#topic.append([record]);
   }
 
   async #createPublication(): Promise<void> {
@@ -285,9 +260,8 @@ export class PostgresCapture {
   async #snapshotResume(report: PreflightReport): Promise<(SnapshotResume & { start: SourceRecord }) | undefined> {
     const chunks: SourceRecord[] = [];
     let start: SourceRecord | undefined;
-    for (let offset = this.#end - 1; offset >= 0 && !start; offset--) {
-      const { records } = await this.#log.read(this.topic, 0, offset, { maxRecords: 1 });
-      const record = records[0]?.value && decodeSourceHeader(records[0].value, `${this.topic} offset ${offset}`);
+    for (let offset = this.#topic.end - 1; offset >= 0 && !start; offset--) {
+      const record = await this.#topic.header(offset);
       if (!record || (record.kind !== SNAPSHOT_ROWS && record.kind !== SNAPSHOT_START)) return undefined;
       if (record.kind === SNAPSHOT_START) start = { ...record, changes: [] };
       else chunks.unshift({ ...record, changes: [] });
@@ -394,7 +368,7 @@ export class PostgresCapture {
       await started;
       while (queued.length > 0) {
         const batch = queued.splice(0, queued.length);
-        let offset = this.#end;
+        let offset = this.#topic.end;
         for (const item of batch) {
           if (item.record.kind === TRANSACTION) Object.assign(item.record.position, { system: stream!.systemId, timeline: stream!.timeline });
           if (item.part) item.part.offset = offset;
@@ -404,7 +378,7 @@ export class PostgresCapture {
           }
           offset++;
         }
-        await this.#appendAll(batch.map((b) => b.record));
+        await this.#topic.append(batch.map((b) => b.record));
         let changes = 0;
         let last: bigint | undefined;
         for (const item of batch) {
