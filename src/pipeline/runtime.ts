@@ -60,7 +60,7 @@ import { mysqlConfig, type MysqlSourceConfig } from '../sources/mysql/config.ts'
 import { MysqlCapture, type MysqlCaptureStats } from '../sources/mysql/connector.ts';
 import { describeMysqlTables } from '../sources/mysql/schema.ts';
 import type { CaptureStats } from '../sources/postgres/connector.ts';
-import { decodeSourceHeader, decodeSourceRecord, SNAPSHOT_END, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, transactionParts, type SourceRecord } from '../sources/records.ts';
+import { decodeSourceHeader, decodeSourceRecord, sourceRecordKind, SNAPSHOT_END, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, transactionParts, type SourceRecord } from '../sources/records.ts';
 
 export interface RuntimeOptions {
   /** The pipeline's SQL text. */
@@ -651,7 +651,7 @@ export class PipelineRuntime implements PipelineHandle {
         const { records, nextOffset } = await this.#log.read(table.topic, 0, offset, { maxRecords: Math.min(limit - offset, 10_000), maxBytes: budget });
         for (const record of records) {
           if (record.offset >= limit) break;
-          if (table.source && record.value?.[1] === SNAPSHOT_START) {
+          if (table.source && sourceRecordKind(record.value) === SNAPSHOT_START) {
             // A snapshot is applied whole, like a transaction: views never show part of one.
             const end = await this.#snapshotEnd(table, record.offset, limit);
             if (end === undefined) {
@@ -848,7 +848,7 @@ export class PipelineRuntime implements PipelineHandle {
       for (const record of records) {
         if (record.offset >= limit) return undefined;
         scan.next = record.offset + 1;
-        if (record.value?.[1] === SNAPSHOT_END) return record.offset;
+        if (sourceRecordKind(record.value) === SNAPSHOT_END) return record.offset;
       }
     }
     return undefined;

@@ -103,6 +103,11 @@ export function encodeSourceRecord(record: SourceRecord): Uint8Array {
   return writer.finish().slice();
 }
 
+/** A record's kind, read without decoding it (the second byte; see the layout above). */
+export function sourceRecordKind(value: Uint8Array | null | undefined): SourceRecordKind | undefined {
+  return value && value.length > 1 ? (value[1] as SourceRecordKind) : undefined;
+}
+
 /** A record without its changes (cheap: what it is, where, and the tables it describes). */
 export function decodeSourceHeader(value: Uint8Array, where: string): Omit<SourceRecord, 'changes'> {
   const reader = new ByteReader(value);
