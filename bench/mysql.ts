@@ -96,7 +96,7 @@ export async function run(args: string[]): Promise<void> {
     let waitingFor: { target: Position; resolve: () => void } | undefined;
     /** Changes in the transactions (and parts of them) appended: checks the streaming count. */
     let streamedChanges = 0;
-    const config: MysqlCaptureConfig = { name: 'bench', url: server.url('shop'), displayUrl: server.url('shop'), database: 'shop', tables: [{ schema: 'shop', name: 'orders' }], serverId: 5401 };
+    const config: MysqlCaptureConfig = { name: 'bench', url: server.url('shop'), displayUrl: server.url('shop'), database: 'shop', tables: [{ schema: 'shop', name: 'orders' }], serverId: 5401, snapshot: 'consistent', watermarkTable: { schema: 'shop', name: 'sluice_watermark' }, chunkRows: 10_000 };
     const newCapture = () =>
       new MysqlCapture(config, log, {
         onAppend: (record) => {

@@ -75,7 +75,7 @@ export interface SourceStatus {
   /** While the initial snapshot runs (and after it, its totals). */
   /** Column changes seen at the source (ALTER TABLE), newest last, and the views each stopped. */
   schemaChanges: Array<{ table: string; position: string; added: string[]; dropped: string[]; retyped: string[]; stoppedViews: string[] }>;
-  snapshot?: { table: string; tablesDone: number; tables: number; rows: number; estimatedRows: number; rowsPerSecond: number; etaSeconds?: number; done: boolean };
+  snapshot?: { mode?: 'consistent' | 'watermark'; table: string; tablesDone: number; tables: number; rows: number; estimatedRows: number; rowsPerSecond: number; etaSeconds?: number; done: boolean };
   error?: { code: string; message: string; hint?: string };
 }
 

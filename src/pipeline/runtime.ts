@@ -714,13 +714,23 @@ export class PipelineRuntime implements PipelineHandle {
           if (segment.batches.length > 0) add(this.#db.applyChanges(segment.batches));
           continue;
         }
-        for (const part of segment.parts) {
+        // A snapshot's records as they are (with the transactions a watermark snapshot interleaves,
+        // whose parts are among them); a transaction's parts as its own changes.
+        const byOffset = segment.asIs ? new Map(segment.parts.map((part) => [part.offset, part])) : undefined;
+        const apply = (part: LogRecord, asIs: boolean) => {
           const partBatches: Batch[] = [];
-          // Named by a commit, a part's changes are the transaction's, applied as its own would be.
           const decoded = decodeSourceRecord(part.value ?? new Uint8Array(), `${segment.topic} offset ${part.offset}`);
-          events += sourceBatches(segment.source, segment.asIs ? decoded : { ...decoded, kind: TRANSACTION }, partBatches);
+          if (byOffset && decoded.kind === TRANSACTION) {
+            for (const offset of transactionParts(decoded)) {
+              const named = byOffset.get(offset);
+              if (!named) throw new DefiniteError('log_corrupt', `${segment.topic} offset ${part.offset}: its part at offset ${offset} is not inside the snapshot`, 'the log was damaged: move the topic away to capture afresh');
+              apply(named, false);
+            }
+          }
+          events += sourceBatches(segment.source, asIs ? decoded : { ...decoded, kind: TRANSACTION }, partBatches);
           add(this.#db.applyChanges(partBatches));
-        }
+        };
+        for (const part of segment.parts) apply(part, segment.asIs === true);
       }
       outputs = new Map([...sums].map(([name, sum]) => [name, sum.consolidate().deletesFirst()]));
       for (const [name, output] of outputs) if (output.isEmpty) outputs.delete(name);
@@ -1068,7 +1078,7 @@ export class PipelineRuntime implements PipelineHandle {
       const perSecond = Math.round(snapshot.rows / seconds);
       const done = stats.phase !== 'snapshot';
       const left = Math.max(0, snapshot.estimated - snapshot.rows);
-      status.snapshot = { table: snapshot.table, tablesDone: snapshot.tablesDone, tables: snapshot.tables, rows: snapshot.rows, estimatedRows: snapshot.estimated, rowsPerSecond: perSecond, done, ...(!done && perSecond > 0 ? { etaSeconds: Math.ceil(left / perSecond) } : {}) };
+      status.snapshot = { ...('mode' in snapshot ? { mode: snapshot.mode } : {}), table: snapshot.table, tablesDone: snapshot.tablesDone, tables: snapshot.tables, rows: snapshot.rows, estimatedRows: snapshot.estimated, rowsPerSecond: perSecond, done, ...(!done && perSecond > 0 ? { etaSeconds: Math.ceil(left / perSecond) } : {}) };
     }
     if (current) status.error = errorInfo(source.error!);
     return status;

@@ -7,6 +7,16 @@
  *   server_id  default: a number derived from the source name (stable, 2..4294967295); the id
  *              Sluice's binlog connection uses, which must differ from the server's own and from
  *              every other replica's
+ *   snapshot   how the first copy of the tables is read, without a global read lock:
+ *              'consistent'  one transaction WITH CONSISTENT SNAPSHOT, whose binlog position the
+ *                            server gives (MariaDB); nothing is written to the server
+ *              'watermark'   DBLog: primary-key chunks, each read between a low and a high
+ *                            watermark Sluice writes to watermark_table, interleaved with the
+ *                            binlog (MySQL 8 and MariaDB; no long transaction)
+ *              'auto'        (default) consistent where the server offers it, else watermark
+ *   watermark_table  default: sluice_watermark in the first table's database; must exist:
+ *              CREATE TABLE db.sluice_watermark (source varchar(64) PRIMARY KEY, mark varchar(64) NOT NULL)
+ *   chunk_rows rows per snapshot chunk, default 10000
  *
  * The URL may hold `${env:NAME}` or `${file:PATH}` for its password; it is never printed (see
  * redactUrl).
@@ -24,16 +34,21 @@ export interface MysqlSourceConfig {
   tables: Array<{ schema: string; name: string }>;
   /** The replica server id of Sluice's binlog connection. */
   serverId: number;
+  snapshot: 'auto' | 'consistent' | 'watermark';
+  /** Where watermarks are written (snapshot 'watermark'). */
+  watermarkTable: { schema: string; name: string };
+  chunkRows: number;
 }
 
-const OPTIONS = new Set(['tables', 'server_id']);
+const OPTIONS = new Set(['tables', 'server_id', 'snapshot', 'watermark_table', 'chunk_rows']);
+const SNAPSHOT_MODES = ['auto', 'consistent', 'watermark'] as const;
 const MAX_SERVER_ID = 4294967295; // 2^32 - 1
 /** An unquoted MySQL identifier: letters, digits, _ and $ (and any non-ASCII letter), at most 64. */
 const BARE_IDENTIFIER = /^[A-Za-z0-9_$\u0080-\uFFFF]{1,64}$/;
 
 export function mysqlConfig(name: string, url: string, options: ReadonlyMap<string, string>): MysqlSourceConfig {
   for (const option of options.keys()) {
-    if (!OPTIONS.has(option)) throw new DefiniteError('source_option', `source ${name}: FROM MYSQL has no option "${option}"`, 'its options are tables and server_id');
+    if (!OPTIONS.has(option)) throw new DefiniteError('source_option', `source ${name}: FROM MYSQL has no option "${option}"`, 'its options are tables, server_id, snapshot, watermark_table and chunk_rows');
   }
   const shown = hidePassword(url);
   const example = "write it as 'mysql://user:${env:MYSQL_PASSWORD}@host:3306/database'";
@@ -74,7 +89,21 @@ export function mysqlConfig(name: string, url: string, options: ReadonlyMap<stri
       throw new DefiniteError('source_option', `source ${name}: server_id "${serverIdText}" is not a whole number from 1 to ${MAX_SERVER_ID}`, `give a number no other replica of the server uses (server_id = '${defaultServerId(name)}'), or leave server_id out to have one derived from the source name`);
     }
   }
-  return { name, url: resolved, displayUrl: shown, database, tables, serverId };
+  const snapshotText = (options.get('snapshot') ?? 'auto').trim().toLowerCase();
+  const snapshot = SNAPSHOT_MODES.find((mode) => mode === snapshotText);
+  if (!snapshot) throw new DefiniteError('source_option', `source ${name}: snapshot "${options.get('snapshot')}" is not a snapshot mode`, "write snapshot = 'auto' (the default), 'consistent' (MariaDB) or 'watermark'");
+  const watermarkText = options.get('watermark_table');
+  let watermarkTable = { schema: tables[0]!.schema, name: 'sluice_watermark' };
+  if (watermarkText !== undefined) {
+    const parts = identifierParts(watermarkText.trim());
+    if (!parts || parts.length > 2 || (parts.length === 1 && database === '')) throw new DefiniteError('source_option', `source ${name}: watermark_table "${watermarkText}" is not a table name`, "write it as database.table: watermark_table = 'shop.sluice_watermark'");
+    watermarkTable = parts.length === 2 ? { schema: parts[0]!, name: parts[1]! } : { schema: database, name: parts[0]! };
+  }
+  if (tables.some((t) => t.schema === watermarkTable.schema && t.name === watermarkTable.name)) throw new DefiniteError('source_option', `source ${name}: the watermark table ${watermarkTable.schema}.${watermarkTable.name} is also a captured table`, 'give the watermarks a table of their own');
+  const chunkText = options.get('chunk_rows');
+  const chunkRows = chunkText === undefined ? 10_000 : /^\s*[0-9]{1,9}\s*$/.test(chunkText) ? Number(chunkText) : NaN;
+  if (!(chunkRows >= 1)) throw new DefiniteError('source_option', `source ${name}: chunk_rows "${chunkText}" is not a whole number of rows above 0`, "write chunk_rows = '10000' (the default), or leave it out");
+  return { name, url: resolved, displayUrl: shown, database, tables, serverId, snapshot, watermarkTable, chunkRows };
 }
 
 /**

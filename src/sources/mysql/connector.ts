@@ -6,10 +6,21 @@
  *   const capture = new MysqlCapture(config, log);
  *   await capture.run(signal);          // snapshot (first time), then stream until aborted
  *
- * - **Snapshot** (MariaDB): `START TRANSACTION WITH CONSISTENT SNAPSHOT` gives an InnoDB read view
- *   and, in the same instant, the binlog position it matches (`binlog_snapshot_file` /
- *   `_position`), without FLUSH TABLES WITH READ LOCK. The tables are read in primary-key order,
- *   in chunks; streaming starts at that position. An interrupted snapshot starts over.
+ * - **Snapshot**, never with FLUSH TABLES WITH READ LOCK, in one of two ways (WITH snapshot):
+ *   - *consistent* (MariaDB): `START TRANSACTION WITH CONSISTENT SNAPSHOT` gives an InnoDB read
+ *     view and, in the same instant, the binlog position it matches (`binlog_snapshot_file` /
+ *     `_position`). The tables are read in primary-key order; streaming starts at that position.
+ *   - *watermark* (DBLog; MySQL 8 and MariaDB): the binlog streams from the start, and the tables
+ *     are read in primary-key chunks, each between a low and a high watermark that Sluice writes
+ *     to its watermark table. A row the binlog changes between the two marks is dropped from the
+ *     chunk (the binlog's version is as new or newer), and the rest of the chunk goes into the log
+ *     at the high mark's place in binlog order. Transactions between the snapshot's start and end
+ *     records are applied with it, so at the end record the tables are exactly as the server had
+ *     them at its position. No long transaction holds the server's undo history.
+ *   Each chunk record names its table's last key read: an interrupted snapshot continues after
+ *   it, and tables already read are not read again. In consistent mode the rest is read as of a
+ *   later moment; streaming from the snapshot's position replays every change since, which
+ *   brings those rows in line (changes carry whole rows and apply by key).
  * - **Transactions**: a GTID event opens one, row events fill it, XID (or a COMMIT query) closes
  *   it; the record's position is where the next event starts (`file`, `pos`) and its GTID. On
  *   restart the stream resumes at the last record's position, so nothing is doubled or lost.
@@ -20,6 +31,7 @@
  * - A purged binlog (error 1236) stops the capture with a definite error naming the fix.
  */
 
+import { randomUUID } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { DefiniteError, TransientError, type Row } from '../../core/index.ts';
 import type { Log } from '../../log/index.ts';
@@ -39,13 +51,12 @@ export type MysqlCaptureOptions = SourceTopicOptions;
 export interface MysqlCaptureStats {
   phase: 'starting' | 'snapshot' | 'streaming';
   since?: number;
-  snapshot?: { table: string; tablesDone: number; tables: number; rows: number; estimated: number; startedAt: number; endedAt?: number };
+  snapshot?: { mode: 'consistent' | 'watermark'; table: string; tablesDone: number; tables: number; rows: number; estimated: number; startedAt: number; endedAt?: number };
   rows: number;
   /** Where the stream has read to. */
   position?: BinlogPosition;
 }
 
-const CHUNK_ROWS = 10_000;
 /** Changes of a transaction buffered before they are written as a part (records.ts). */
 const SPILL_CHANGES = 10_000;
 /** Changes waiting for the log beyond which reading the binlog pauses. */
@@ -67,6 +78,8 @@ export class MysqlCapture {
   /** The position after the last transaction in the log. */
   #logged: BinlogPosition | undefined;
   #received: BinlogPosition | undefined;
+  /** A watermark snapshot being taken. */
+  #driver: WatermarkDriver | undefined;
   readonly #waiters = new Set<{ target: BinlogPosition; resolve: () => void }>();
 
   constructor(config: MysqlCaptureConfig, log: Log, options: MysqlCaptureOptions = {}) {
@@ -108,12 +121,29 @@ export class MysqlCapture {
     this.#stats.since = Date.now();
     const last = await this.#topic.open();
     // Every problem on the server, each with its fix, before anything is read.
-    const error = mysqlPreflightError(this.#config, await mysqlPreflight(this.#config));
+    const report = await mysqlPreflight(this.#config);
+    const error = mysqlPreflightError(this.#config, report);
     if (error) throw error;
     await this.#describe();
-    let start: BinlogPosition;
-    if (last && (last.kind === TRANSACTION || last.kind === SNAPSHOT_END)) start = { file: String(last.position.file), position: Number(last.position.pos) };
-    else start = await this.#snapshot(signal);
+    // Streaming on from the last transaction, or a snapshot to take or to continue.
+    if (last && (last.kind === SNAPSHOT_END || (last.kind === TRANSACTION && !last.position.snapshot))) {
+      this.#logged = positionOf(last);
+      await this.#stream(this.#logged, signal);
+      return;
+    }
+    const resume = last ? await this.#resumePoint(positionOf(last)) : undefined;
+    const mode = resume?.mode ?? report.snapshotMode;
+    if (mode === 'watermark') {
+      // The stream runs from the start; the chunks are read beside it (#readChunks).
+      const start = resume?.at ?? (await this.#serverPosition());
+      const progress = this.#progress('watermark', resume);
+      if (!resume) await this.#topic.append([{ kind: SNAPSHOT_START, position: { file: start.file, pos: start.position, mode: 'watermark' }, tables: [], changes: [] }]);
+      this.#logged = start;
+      this.#driver = { progress, resume };
+      await this.#stream(start, signal);
+      return;
+    }
+    const start = await this.#snapshot(signal, resume);
     this.#logged = start;
     if (!signal.aborted) await this.#stream(start, signal);
   }
@@ -138,56 +168,117 @@ export class MysqlCapture {
     }
   }
 
-  /** Reads every table as of one consistent snapshot; returns the binlog position it matches. */
-  async #snapshot(signal: AbortSignal): Promise<BinlogPosition> {
+  /**
+   * Where an unfinished snapshot stands, from the log (headers only, back to its start record):
+   * its mode and start, the tables read whole, the table being read and its last key.
+   */
+  async #resumePoint(at: BinlogPosition): Promise<SnapshotResume | undefined> {
+    const done = new Set<string>();
+    const rows = new Map<string, number>();
+    let table: string | undefined;
+    let after: KeyValue[] | undefined;
+    for (let offset = this.#topic.end - 1; offset >= 0; offset--) {
+      const header = await this.#topic.header(offset);
+      if (!header) return undefined;
+      const position = header.position;
+      if (header.kind === SNAPSHOT_ROWS) {
+        const name = String(position.table);
+        if (!rows.has(name)) rows.set(name, Number(position.done ?? 0));
+        if (position.complete) done.add(name);
+        else if (table === undefined && !done.has(name) && position.after) {
+          table = name;
+          after = position.after as KeyValue[];
+        }
+      }
+      if (header.kind === SNAPSHOT_START) {
+        // A log written before chunks named their keys: the snapshot starts over.
+        if (position.mode === undefined && rows.size > 0 && done.size === 0 && !table) return undefined;
+        return { mode: position.mode === 'watermark' ? 'watermark' : 'consistent', start: positionOf(header), at, done, rows, ...(table ? { table, after } : {}) };
+      }
+    }
+    return undefined;
+  }
+
+  #progress(mode: 'consistent' | 'watermark', resume: SnapshotResume | undefined): Snapshot {
+    const rows = [...(resume?.rows.values() ?? [])].reduce((a, b) => a + b, 0);
+    const progress: Snapshot = { mode, table: '', tablesDone: resume?.done.size ?? 0, tables: this.#config.tables.length, rows, estimated: 0, startedAt: Date.now() };
+    this.#stats.snapshot = progress;
+    this.#stats.phase = 'snapshot';
+    this.#stats.since = Date.now();
+    return progress;
+  }
+
+  /** Opens a connection for reading tables: values as text, in UTC. */
+  async #reader(): Promise<mysql.Connection> {
     const connection = await mysql.createConnection({ uri: this.#config.url, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true, decimalNumbers: false, timezone: 'Z' });
+    await connection.query(`SET SESSION time_zone = '+00:00'`);
+    return connection;
+  }
+
+  async #estimate(connection: mysql.Connection, table: { schema: string; name: string }): Promise<number> {
+    const [[estimate]] = (await connection.query(`SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, [table.schema, table.name])) as unknown as [Array<{ n: number | null }>];
+    return Number(estimate?.n ?? 0);
+  }
+
+  /**
+   * Reads every table as of one consistent snapshot; returns the binlog position it matches.
+   * Continuing (`resume`), the tables not yet read are read as of now, and the position is the
+   * first run's: streaming from it replays every change since.
+   */
+  async #snapshot(signal: AbortSignal, resume: SnapshotResume | undefined): Promise<BinlogPosition> {
+    const connection = await this.#reader();
     try {
-      await connection.query(`SET SESSION time_zone = '+00:00'`);
       await connection.query(`SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ`);
       await connection.query(`START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY`);
-      const [status] = (await connection.query(`SHOW STATUS LIKE 'binlog_snapshot_%'`)) as unknown as [Array<{ Variable_name: string; Value: string }>];
-      const value = (name: string) => status.find((s) => s.Variable_name.toLowerCase() === name)?.Value;
-      const file = value('binlog_snapshot_file');
-      const position = value('binlog_snapshot_position');
-      if (!file || !position) throw new DefiniteError('not_built', `source ${this.#config.name}: the server gives no binlog position for a consistent snapshot (binlog_snapshot_file): MySQL's lock-free snapshot is not built yet`, 'use MariaDB, or declare a table and feed it over HTTP meanwhile');
-      const start: BinlogPosition = { file, position: Number(position) };
-      await this.#topic.append([{ kind: SNAPSHOT_START, position: { file: start.file, pos: start.position }, tables: [], changes: [] }]);
-      const progress = (this.#stats.snapshot = { table: '', tablesDone: 0, tables: this.#config.tables.length, rows: 0, estimated: 0, startedAt: Date.now() } as NonNullable<MysqlCaptureStats['snapshot']>);
-      this.#stats.phase = 'snapshot';
-      this.#stats.since = Date.now();
+      let start = resume?.start;
+      if (!start) {
+        const [status] = (await connection.query(`SHOW STATUS LIKE 'binlog_snapshot_%'`)) as unknown as [Array<{ Variable_name: string; Value: string }>];
+        const value = (name: string) => status.find((s) => s.Variable_name.toLowerCase() === name)?.Value;
+        const file = value('binlog_snapshot_file');
+        const position = value('binlog_snapshot_position');
+        if (!file || !position) throw new DefiniteError('mysql_snapshot_mode', `source ${this.#config.name}: the server gives no binlog position for a consistent snapshot (binlog_snapshot_file is MariaDB's)`, "use snapshot = 'watermark' (or leave snapshot out: 'auto' chooses it on MySQL)");
+        start = { file, position: Number(position) };
+        await this.#topic.append([{ kind: SNAPSHOT_START, position: { file: start.file, pos: start.position, mode: 'consistent' }, tables: [], changes: [] }]);
+      }
+      const progress = this.#progress('consistent', resume);
       for (const table of this.#config.tables) {
         const name = `${table.schema}.${table.name}`;
-        const columns = this.#schemas.get(name)!;
-        const keys = columns.filter((c) => c.key).map((c) => `\`${c.name.replaceAll('`', '``')}\``);
-        const [[estimate]] = (await connection.query(`SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, [table.schema, table.name])) as unknown as [Array<{ n: number | null }>];
-        progress.estimated += Number(estimate?.n ?? 0);
+        if (resume?.done.has(name)) continue;
+        progress.estimated += await this.#estimate(connection, table);
         progress.table = name;
-        const qualified = `\`${table.schema.replaceAll('`', '``')}\`.\`${table.name.replaceAll('`', '``')}\``;
+        const columns = this.#schemas.get(name)!;
+        const keys = columns.filter((c) => c.key);
         const described = this.#sourceTable(name);
-        let done = 0;
+        const resumed = resume?.table === name ? resume.after : undefined;
+        let done = resumed ? (resume!.rows.get(name) ?? 0) : 0;
+        let last: KeyValue[] | undefined = resumed;
         let chunk: Row[] = [];
-        const flush = async () => {
-          await this.#topic.append([{ kind: SNAPSHOT_ROWS, position: { file: start.file, pos: start.position, table: name, done }, tables: [described], changes: chunk.map((row) => ({ table: 0, op: UPSERT, row })) }]);
+        const flush = async (complete: boolean) => {
+          await this.#topic.append([{ kind: SNAPSHOT_ROWS, position: { file: start.file, pos: start.position, table: name, done, ...(last ? { after: last } : {}), ...(complete ? { complete } : {}) }, tables: [described], changes: chunk.map((row) => ({ table: 0, op: UPSERT, row })) }]);
           chunk = [];
         };
-        // Rows stream from the server; chunks of CHUNK_ROWS become records.
+        // Rows stream from the server; chunks of chunkRows become records.
         const raw = (connection as unknown as { connection: RowStreamConnection }).connection;
-        const rows = raw.query(`SELECT * FROM ${qualified}${keys.length ? ` ORDER BY ${keys.join(', ')}` : ''}`).stream();
+        const [where, values] = keysetWhere(keys, resumed);
+        const rows = raw.query(`SELECT * FROM ${quoteTable(table)}${where} ORDER BY ${keys.map((k) => quoteName(k.name)).join(', ')}`, values).stream();
         // A streaming query's connection failing reaches the connection, not the stream: end the
         // stream with it, or the loop below would wait forever (a server killed mid-snapshot).
         const onError = (error: Error) => rows.destroy(error);
-        const onEnd = () => rows.destroy(new TransientError('mysql_connection', `source ${this.#config.name}: the snapshot connection ended`, 'Sluice reconnects and starts the snapshot again'));
+        const onEnd = () => rows.destroy(new TransientError('mysql_connection', `source ${this.#config.name}: the snapshot connection ended`, 'Sluice reconnects and continues the snapshot'));
         raw.on('error', onError);
         raw.on('end', onEnd);
         signal.addEventListener('abort', onEnd, { once: true });
         try {
-        for await (const values of rows) {
-          if (signal.aborted) return start;
-          chunk.push(columns.map((column) => mysqlValue(snapshotValue(values[column.name], column), column, name)));
-          done++;
-          progress.rows++;
-          if (chunk.length >= CHUNK_ROWS) await flush();
-        }
+          for await (const values of rows) {
+            if (signal.aborted) return start;
+            chunk.push(columns.map((column) => mysqlValue(snapshotValue(values[column.name], column), column, name)));
+            done++;
+            progress.rows++;
+            if (chunk.length >= this.#config.chunkRows) {
+              last = keyValues(keys, values);
+              await flush(false);
+            }
+          }
         } catch (error) {
           if (signal.aborted) return start;
           throw error;
@@ -196,7 +287,7 @@ export class MysqlCapture {
           raw.off('end', onEnd);
           signal.removeEventListener('abort', onEnd);
         }
-        if (chunk.length > 0 || done === 0) await flush();
+        await flush(true);
         progress.tablesDone++;
       }
       await connection.query('COMMIT');
@@ -208,7 +299,61 @@ export class MysqlCapture {
     }
   }
 
+  /**
+   * The watermark snapshot's reading side (DBLog), while #stream reads the binlog: for each chunk,
+   * a low watermark is written, the chunk selected, a high watermark written; #stream drops the
+   * chunk's rows it saw change between the two and writes the rest at the high mark.
+   */
+  async #readChunks(driver: WatermarkDriver, stop: AbortSignal): Promise<void> {
+    const connection = await this.#reader();
+    const stopped = new Promise<void>((resolve) => stop.addEventListener('abort', () => resolve(), { once: true }));
+    try {
+      const { progress, resume } = driver;
+      const marks = this.#config.watermarkTable;
+      const mark = async (value: string) => {
+        await connection.query(`INSERT INTO ${quoteTable(marks)} (source, mark) VALUES (?, ?) ON DUPLICATE KEY UPDATE mark = VALUES(mark)`, [this.#config.name, value]);
+      };
+      for (const table of this.#config.tables) {
+        const name = `${table.schema}.${table.name}`;
+        if (resume?.done.has(name)) continue;
+        progress.estimated += await this.#estimate(connection, table);
+        progress.table = name;
+        const columns = this.#schemas.get(name)!;
+        const keys = columns.filter((c) => c.key);
+        let after = resume?.table === name ? resume.after : undefined;
+        let done = after ? (resume!.rows.get(name) ?? 0) : 0;
+        const order = keys.map((k) => quoteName(k.name)).join(', ');
+        while (true) {
+          if (stop.aborted) return;
+          const id = randomUUID();
+          let resolve!: () => void;
+          const emitted = new Promise<void>((r) => (resolve = r));
+          const window: ChunkWindow = { table: name, low: `${id}:low`, high: `${id}:high`, phase: 'waiting', changed: new Set(), rows: [], done, complete: false, resolve };
+          driver.window = window;
+          await mark(window.low);
+          const [where, values] = keysetWhere(keys, after);
+          const [rows] = (await connection.query(`SELECT * FROM ${quoteTable(table)}${where} ORDER BY ${order} LIMIT ${this.#config.chunkRows}`, values)) as unknown as [Array<Record<string, unknown>>];
+          window.rows = rows.map((values) => columns.map((column) => mysqlValue(snapshotValue(values[column.name], column), column, name)));
+          window.done = done += rows.length;
+          window.complete = rows.length < this.#config.chunkRows;
+          if (rows.length > 0) window.after = after = keyValues(keys, rows.at(-1)!);
+          else if (after) window.after = after;
+          await mark(window.high);
+          await Promise.race([emitted, stopped]);
+          if (stop.aborted) return;
+          progress.rows += rows.length;
+          if (window.complete) break;
+        }
+        progress.tablesDone++;
+      }
+      driver.finish?.();
+    } finally {
+      await connection.end().catch(() => {});
+    }
+  }
+
   async #stream(start: BinlogPosition, signal: AbortSignal): Promise<void> {
+    const marks = `${this.#config.watermarkTable.schema}.${this.#config.watermarkTable.name}`;
     type Pending = { table: string; change: Omit<SourceChange, 'table'> };
     /** A part queued for the log; its offset is set when it is appended (records.ts). */
     type Part = { offset?: number };
@@ -291,12 +436,24 @@ export class MysqlCapture {
         return;
       }
       this.#logged = next;
-      const position = { file: next.file, pos: next.position, gtid: open.gtid, time: open.time };
+      const driver = this.#driver;
+      // During a watermark snapshot transactions are marked: they are applied with it.
+      const position = { file: next.file, pos: next.position, gtid: open.gtid, time: open.time, ...(driver ? { snapshot: true } : {}) };
       if (open.parts.length > 0) {
         spill();
         enqueue({ record: { kind: TRANSACTION, position, tables: [], changes: [] }, parts: open.parts });
       } else if (open.changes.length > 0) enqueue({ record: { kind: TRANSACTION, position, ...tablesOf(open.changes) } });
       open = undefined;
+      // The high watermark committed: the chunk's rows the binlog did not change go in here.
+      const window = driver?.window;
+      if (window?.phase === 'closing') {
+        const columns = this.#schemas.get(window.table)!;
+        const rows = window.rows.filter((row) => !window.changed.has(keyOf(columns, row)));
+        const at = { file: next.file, pos: next.position, table: window.table, done: window.done, ...(window.after ? { after: window.after } : {}), ...(window.complete ? { complete: true } : {}) };
+        enqueue({ record: { kind: SNAPSHOT_ROWS, position: at, tables: [this.#sourceTable(window.table)], changes: rows.map((row) => ({ table: 0, op: UPSERT, row })) } });
+        driver!.window = undefined;
+        window.resolve();
+      }
     };
     const rowOf = (table: string, raw: RawRow, names: Array<string | null>): Row => {
       const columns = this.#schemas.get(table)!;
@@ -356,16 +513,30 @@ export class MysqlCapture {
           }
           case 'rows': {
             const name = `${event.table.schema}.${event.table.table}`;
-            if (!this.#schemas.has(name) || !open) break;
             const names = event.table.columns.map((c) => c.name);
+            const window = this.#driver?.window;
+            if (window && name === marks) {
+              // Our watermarks: the chunk's window opens at the low one and closes at the high one.
+              const source = names.indexOf('source');
+              const mark = names.indexOf('mark');
+              for (const raw of event.rows) {
+                if (text(raw[source]) !== this.#config.name) continue;
+                if (text(raw[mark]) === window.low && window.phase === 'waiting') window.phase = 'open';
+                else if (text(raw[mark]) === window.high && window.phase === 'open') window.phase = 'closing';
+              }
+              break;
+            }
+            if (!this.#schemas.has(name) || !open) break;
             const columns = this.#schemas.get(name)!;
-            const keyOf = (row: Row) => JSON.stringify(columns.map((c, i) => (c.key ? String(row[i]) : '')));
+            const changed = window?.phase === 'open' && window.table === name ? window.changed : undefined;
             event.rows.forEach((raw, r) => {
               const row = rowOf(name, raw, names);
+              changed?.add(keyOf(columns, row));
               if (event.op === 'delete') add({ table: name, change: { op: DELETE, row } });
               else if (event.op === 'update') {
                 const before = rowOf(name, event.before![r]!, names);
-                if (keyOf(before) !== keyOf(row)) add({ table: name, change: { op: DELETE, row: before } });
+                changed?.add(keyOf(columns, before));
+                if (keyOf(columns, before) !== keyOf(columns, row)) add({ table: name, change: { op: DELETE, row: before } });
                 add({ table: name, change: { op: UPSERT, row } });
               } else add({ table: name, change: { op: UPSERT, row } });
             });
@@ -384,8 +555,25 @@ export class MysqlCapture {
     let ended: (error: Error) => void;
     const done = new Promise<Error>((resolve) => (ended = resolve));
     stream = await BinlogStream.start({ url: this.#config.url, serverId: this.#config.serverId, start, onEvent, onError: (error) => ended(error) });
-    this.#stats.phase = 'streaming';
-    this.#stats.since = Date.now();
+    // A watermark snapshot: its chunks are read beside the stream, and it ends in the stream's order.
+    const driver = this.#driver;
+    const chunksStop = new AbortController();
+    let chunks: Promise<void> | undefined;
+    if (driver) {
+      driver.finish = () => {
+        enqueue({ record: { kind: SNAPSHOT_END, position: { file: this.#logged!.file, pos: this.#logged!.position }, tables: [], changes: [] } });
+        this.#driver = undefined;
+        driver.progress.endedAt = Date.now();
+        this.#stats.phase = 'streaming';
+        this.#stats.since = Date.now();
+      };
+      chunks = this.#readChunks(driver, chunksStop.signal).catch((error: Error) => {
+        failure ??= error;
+      });
+    } else {
+      this.#stats.phase = 'streaming';
+      this.#stats.since = Date.now();
+    }
     const abort = () => ended(new Error('aborted'));
     signal.addEventListener('abort', abort, { once: true });
     if (signal.aborted) abort(); // aborted while the stream was starting
@@ -407,6 +595,8 @@ export class MysqlCapture {
     } finally {
       clearInterval(poll);
       signal.removeEventListener('abort', abort);
+      chunksStop.abort();
+      await chunks;
       await stream.close();
       stopped = true;
       // What was received before the stop is written; nothing is appended after run() returns.
@@ -415,8 +605,99 @@ export class MysqlCapture {
   }
 }
 
+/** A primary key's values as the server gave them, JSON-safe (binary as {hex}), for WHERE … > …. */
+type KeyValue = string | number | null | { hex: string };
+
+interface SnapshotResume {
+  mode: 'consistent' | 'watermark';
+  /** The snapshot's start record's position, and the last record's (a watermark snapshot streams on from it). */
+  start: BinlogPosition;
+  at: BinlogPosition;
+  /** Tables read whole; rows read per table. */
+  done: Set<string>;
+  rows: Map<string, number>;
+  /** The table being read, and the key it was read up to. */
+  table?: string;
+  after?: KeyValue[];
+}
+
+type Snapshot = NonNullable<MysqlCaptureStats['snapshot']>;
+
+/** One chunk of a watermark snapshot, between its low and high watermark. */
+interface ChunkWindow {
+  table: string;
+  low: string;
+  high: string;
+  /** waiting for the low mark in the binlog, open (changes noted), closing (high mark read). */
+  phase: 'waiting' | 'open' | 'closing';
+  /** Keys the binlog changed while the window was open. */
+  changed: Set<string>;
+  rows: Row[];
+  done: number;
+  after?: KeyValue[];
+  complete: boolean;
+  resolve: () => void;
+}
+
+interface WatermarkDriver {
+  progress: Snapshot;
+  resume: SnapshotResume | undefined;
+  window?: ChunkWindow;
+  /** Writes the end record in the stream's order (set by #stream). */
+  finish?: () => void;
+}
+
+function positionOf(record: { position: Record<string, unknown> }): BinlogPosition {
+  return { file: String(record.position.file), position: Number(record.position.pos) };
+}
+
+/** A row's primary key as one string (the same for a snapshot row and a binlog row). */
+function keyOf(columns: readonly MysqlColumn[], row: Row): string {
+  return JSON.stringify(columns.map((c, i) => (c.key ? String(row[i]) : '')));
+}
+
+function keyValues(keys: readonly MysqlColumn[], values: Record<string, unknown>): KeyValue[] {
+  return keys.map((k) => {
+    const value = values[k.name];
+    if (value === null || value === undefined) return null;
+    if (Buffer.isBuffer(value)) return { hex: value.toString('hex') };
+    return typeof value === 'number' ? value : String(value);
+  });
+}
+
+/** ` WHERE (a, b) > (…)` spelled out so that every server uses the key's index, and its values. */
+function keysetWhere(keys: readonly MysqlColumn[], after: KeyValue[] | undefined): [string, unknown[]] {
+  if (!after) return ['', []];
+  const values = after.map((v) => (v !== null && typeof v === 'object' ? Buffer.from(v.hex, 'hex') : v));
+  const terms: string[] = [];
+  const params: unknown[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const parts = keys.slice(0, i).map((k, j) => {
+      params.push(values[j]);
+      return `${quoteName(k.name)} = ?`;
+    });
+    parts.push(`${quoteName(keys[i]!.name)} > ?`);
+    params.push(values[i]);
+    terms.push(`(${parts.join(' AND ')})`);
+  }
+  return [` WHERE ${terms.join(' OR ')}`, params];
+}
+
+function quoteName(name: string): string {
+  return `\`${name.replaceAll('`', '``')}\``;
+}
+
+function quoteTable(table: { schema: string; name: string }): string {
+  return `${quoteName(table.schema)}.${quoteName(table.name)}`;
+}
+
+function text(value: RawValue | undefined): string | undefined {
+  if (value === null || value === undefined) return undefined;
+  return typeof value === 'string' ? value : value instanceof Uint8Array ? Buffer.from(value).toString('utf8') : String(value);
+}
+
 interface RowStreamConnection {
-  query(sql: string): { stream(): AsyncIterable<Record<string, unknown>> & { destroy(error?: Error): void } };
+  query(sql: string, values?: unknown[]): { stream(): AsyncIterable<Record<string, unknown>> & { destroy(error?: Error): void } };
   on(event: 'error' | 'end', listener: (error: Error) => void): void;
   off(event: 'error' | 'end', listener: (error: Error) => void): void;
 }

@@ -18,6 +18,7 @@
  *                                               SELECT on each table (or its database, or all)
  *   the URL's database exists
  *   each table exists, is a table, has a key    a primary key
+ *   the watermark table (snapshot 'watermark')  exists with (source, mark); INSERT and UPDATE on it
  *
  * Privileges are read from SHOW GRANTS (with the active roles' grants: MariaDB lists them itself,
  * MySQL is asked with USING), in either flavor's spelling; where the grants do not show one, what
@@ -47,7 +48,8 @@ export type MysqlPreflightCheck =
   | 'database_missing'
   | 'table_missing'
   | 'not_a_table'
-  | 'primary_key';
+  | 'primary_key'
+  | 'watermark_table';
 
 export interface MysqlPreflightProblem {
   check: MysqlPreflightCheck;
@@ -58,6 +60,8 @@ export interface MysqlPreflightProblem {
 export interface MysqlPreflightReport {
   /** The server's version number, e.g. '10.11.6' or '8.0.36'. */
   serverVersion: string;
+  /** How the snapshot is read: the config's mode, with 'auto' decided by the server. */
+  snapshotMode: 'consistent' | 'watermark';
   flavor: 'mariadb' | 'mysql';
   problems: MysqlPreflightProblem[];
   /** Where the binary log ends now; null when it is off (or the user may not see it). */
@@ -248,7 +252,26 @@ export async function mysqlPreflight(config: MysqlSourceConfig): Promise<MysqlPr
       }
     }
 
-    return { serverVersion, flavor, problems, binlog, gtidPosition, ...(gtidDomainId === undefined ? {} : { gtidDomainId }), serverId, binlogRetentionSeconds, user };
+    // The watermark table, when the snapshot is read with watermarks.
+    const snapshotMode = config.snapshot === 'auto' ? (flavor === 'mariadb' ? 'consistent' : 'watermark') : config.snapshot;
+    if (snapshotMode === 'watermark') {
+      const table = config.watermarkTable;
+      const qualified = `${table.schema}.${table.name}`;
+      const quoted = `${quoteName(table.schema)}.${quoteName(table.name)}`;
+      const create = `CREATE TABLE ${quoted} (source varchar(64) PRIMARY KEY, mark varchar(64) NOT NULL)`;
+      const columns = await rows(`SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, [table.schema, table.name]);
+      const names = new Set(columns.map((c) => String(c.name).toLowerCase()));
+      const missing = ['INSERT', 'UPDATE'].filter((privilege) => !hasOn(grants, privilege, table.schema, table.name));
+      if (columns.length === 0) {
+        problems.push({ check: 'watermark_table', message: `the watermark table ${qualified} does not exist (snapshot 'watermark' writes its low and high watermarks there)`, fix: `run ${create}; GRANT INSERT, UPDATE ON ${quoted} TO ${account} (or name another with WITH (watermark_table = …), or use snapshot = 'consistent' on MariaDB)` });
+      } else if (!names.has('source') || !names.has('mark')) {
+        problems.push({ check: 'watermark_table', message: `the watermark table ${qualified} has no columns source and mark`, fix: `drop it and run ${create}` });
+      } else if (missing.length > 0) {
+        problems.push({ check: 'watermark_table', message: `user ${account} may not write the watermark table ${qualified} (no ${missing.join(' or ')})`, fix: `run GRANT INSERT, UPDATE ON ${quoted} TO ${account}` });
+      }
+    }
+
+    return { serverVersion, flavor, snapshotMode, problems, binlog, gtidPosition, ...(gtidDomainId === undefined ? {} : { gtidDomainId }), serverId, binlogRetentionSeconds, user };
   } finally {
     await connection.end().catch(() => {});
   }
