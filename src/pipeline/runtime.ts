@@ -1078,7 +1078,7 @@ export class PipelineRuntime implements PipelineHandle {
       const perSecond = Math.round(snapshot.rows / seconds);
       const done = stats.phase !== 'snapshot';
       const left = Math.max(0, snapshot.estimated - snapshot.rows);
-      status.snapshot = { ...('mode' in snapshot ? { mode: snapshot.mode } : {}), table: snapshot.table, tablesDone: snapshot.tablesDone, tables: snapshot.tables, rows: snapshot.rows, estimatedRows: snapshot.estimated, rowsPerSecond: perSecond, done, ...(!done && perSecond > 0 ? { etaSeconds: Math.ceil(left / perSecond) } : {}) };
+      status.snapshot = { ...('mode' in snapshot ? { mode: snapshot.mode as 'consistent' | 'watermark' } : {}), table: snapshot.table, tablesDone: snapshot.tablesDone, tables: snapshot.tables, rows: snapshot.rows, estimatedRows: snapshot.estimated, rowsPerSecond: perSecond, done, ...(!done && perSecond > 0 ? { etaSeconds: Math.ceil(left / perSecond) } : {}) };
     }
     if (current) status.error = errorInfo(source.error!);
     return status;
