@@ -19,7 +19,8 @@
  *   CHAR/VARCHAR/TEXT           string (UTF-8); Uint8Array for binary columns (BINARY, BLOB)
  *   ENUM, SET                   string (the member names, SET's joined by ",")
  *   BIT                         bigint
- *   JSON (MySQL's binary JSON)  not decoded yet: refused with the column named
+ *   JSON                        string: MySQL's binary JSON as MySQL prints it (json-binary.ts);
+ *                               MariaDB's JSON is LONGTEXT and arrives as text
  *
  * Invariant: an event that does not decode (a CRC mismatch, a type not known, bytes left over) is
  * an error naming the event and the position, never a guessed value.
@@ -27,6 +28,7 @@
 
 import zlib from 'node:zlib';
 import { DefiniteError } from '../../core/index.ts';
+import { decodeMysqlJson } from './json-binary.ts';
 
 export const EVENT = {
   QUERY: 2,
@@ -522,8 +524,16 @@ function readValue(reader: Reader, column: BinlogColumn, table: TableMap): RawVa
     }
     case TYPE.BIT:
       return reader.uintBigBE(Math.ceil(column.meta / 8));
-    case TYPE.JSON:
-      throw new DefiniteError('binlog_type', `${table.schema}.${table.table}, column ${column.name ?? '?'}: MySQL's binary JSON is not decoded yet`, 'MariaDB stores JSON as text and works; for MySQL, capture the column as text (a generated column) until this lands');
+    case TYPE.JSON: {
+      // MySQL's binary JSON, length-prefixed like a BLOB (the metadata says how many length bytes).
+      const bytes = reader.bytes(Number(reader.uintLE(column.meta)));
+      try {
+        return decodeMysqlJson(bytes);
+      } catch (error) {
+        if (!(error instanceof DefiniteError)) throw error;
+        throw new DefiniteError(error.code, `${table.schema}.${table.table}, column ${column.name ?? '?'}: ${error.message}`, error.hint, { cause: error });
+      }
+    }
     default:
       throw new DefiniteError('binlog_type', `${table.schema}.${table.table}, column ${column.name ?? '?'}: column type ${column.type} is not known`, 'please report it with the column\'s type');
   }

@@ -37,10 +37,10 @@ import { DefiniteError, TransientError, type Row } from '../../core/index.ts';
 import type { Log } from '../../log/index.ts';
 import { typeLabel } from '../../sql/index.ts';
 import { DELETE, offsetRanges, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, TRUNCATE, UPSERT, type SourceChange, type SourceRecord, type SourceTable } from '../records.ts';
-import type { BinlogEvent, RawRow, RawValue } from './binlog.ts';
+import type { BinlogEvent, RawRow, RawValue, TableMap } from './binlog.ts';
 import type { MysqlSourceConfig } from './config.ts';
 import { mysqlPreflight, mysqlPreflightError } from './preflight.ts';
-import { describeMysqlTables, mysqlValue, type MysqlColumn } from './schema.ts';
+import { columnsAt, describeMysqlTables, mysqlValue, type MysqlColumn } from './schema.ts';
 import { BinlogStream, type BinlogPosition } from './stream.ts';
 import { SourceTopic, type SourceTopicOptions } from '../topic.ts';
 
@@ -154,7 +154,7 @@ export class MysqlCapture {
   }
 
   #sourceTable(name: string): SourceTable {
-    return { name, columns: this.#schemas.get(name)!.map((c) => [c.name, typeLabel(c.type)]) };
+    return sourceTable(name, this.#schemas.get(name)!);
   }
 
   async #serverPosition(): Promise<BinlogPosition> {
@@ -354,7 +354,8 @@ export class MysqlCapture {
 
   async #stream(start: BinlogPosition, signal: AbortSignal): Promise<void> {
     const marks = `${this.#config.watermarkTable.schema}.${this.#config.watermarkTable.name}`;
-    type Pending = { table: string; change: Omit<SourceChange, 'table'> };
+    /** A change, with the columns its row was read with (the table's as of its binlog position). */
+    type Pending = { table: string; columns: MysqlColumn[]; change: Omit<SourceChange, 'table'> };
     /** A part queued for the log; its offset is set when it is appended (records.ts). */
     type Part = { offset?: number };
     /** The transaction being read: its changes so far, written as parts every SPILL_CHANGES. */
@@ -406,12 +407,12 @@ export class MysqlCapture {
     };
     const tablesOf = (pending: Pending[]): { tables: SourceTable[]; changes: SourceChange[] } => {
       const tables: SourceTable[] = [];
-      const index = new Map<string, number>();
-      const changes: SourceChange[] = pending.map(({ table, change }) => {
-        let i = index.get(table);
+      const index = new Map<MysqlColumn[], number>();
+      const changes: SourceChange[] = pending.map(({ table, columns, change }) => {
+        let i = index.get(columns);
         if (i === undefined) {
-          index.set(table, (i = tables.length));
-          tables.push(this.#sourceTable(table));
+          index.set(columns, (i = tables.length));
+          tables.push(sourceTable(table, columns));
         }
         return { table: i, ...change };
       });
@@ -455,12 +456,15 @@ export class MysqlCapture {
         window.resolve();
       }
     };
-    const rowOf = (table: string, raw: RawRow, names: Array<string | null>): Row => {
-      const columns = this.#schemas.get(table)!;
-      return columns.map((column) => {
-        const i = names.indexOf(column.name);
-        return i < 0 ? null : mysqlValue(raw[i] ?? null, column, table);
-      });
+    const rowOf = (table: string, raw: RawRow, columns: MysqlColumn[]): Row => columns.map((column, i) => mysqlValue(raw[i] ?? null, column, table));
+    // The columns of a table map: computed once per map and per description of the tables.
+    const columnsCache = new WeakMap<TableMap, { schemas: Map<string, MysqlColumn[]>; columns: MysqlColumn[] }>();
+    const columnsOf = (map: TableMap, name: string): MysqlColumn[] => {
+      const cached = columnsCache.get(map);
+      if (cached && cached.schemas === this.#schemas) return cached.columns;
+      const columns = columnsAt(map, this.#schemas.get(name));
+      columnsCache.set(map, { schemas: this.#schemas, columns });
+      return columns;
     };
     // After a DDL statement, events wait until the tables are described again, so the rows that
     // follow it are read with the new columns.
@@ -504,7 +508,7 @@ export class MysqlCapture {
               if (truncated) {
                 const name = truncated[2] ? `${truncated[1]}.${truncated[2]}` : `${event.schema}.${truncated[1]}`;
                 if (this.#schemas.has(name)) {
-                  open = { gtid: '', changes: [{ table: name, change: { op: TRUNCATE, row: [] } }], parts: [], time: event.header.timestamp * 1000 };
+                  open = { gtid: '', changes: [{ table: name, columns: this.#schemas.get(name)!, change: { op: TRUNCATE, row: [] } }], parts: [], time: event.header.timestamp * 1000 };
                   commit(next);
                 }
               } else describeAgain();
@@ -527,18 +531,18 @@ export class MysqlCapture {
               break;
             }
             if (!this.#schemas.has(name) || !open) break;
-            const columns = this.#schemas.get(name)!;
+            const columns = columnsOf(event.table, name);
             const changed = window?.phase === 'open' && window.table === name ? window.changed : undefined;
             event.rows.forEach((raw, r) => {
-              const row = rowOf(name, raw, names);
+              const row = rowOf(name, raw, columns);
               changed?.add(keyOf(columns, row));
-              if (event.op === 'delete') add({ table: name, change: { op: DELETE, row } });
+              if (event.op === 'delete') add({ table: name, columns, change: { op: DELETE, row } });
               else if (event.op === 'update') {
-                const before = rowOf(name, event.before![r]!, names);
+                const before = rowOf(name, event.before![r]!, columns);
                 changed?.add(keyOf(columns, before));
-                if (keyOf(columns, before) !== keyOf(columns, row)) add({ table: name, change: { op: DELETE, row: before } });
-                add({ table: name, change: { op: UPSERT, row } });
-              } else add({ table: name, change: { op: UPSERT, row } });
+                if (keyOf(columns, before) !== keyOf(columns, row)) add({ table: name, columns, change: { op: DELETE, row: before } });
+                add({ table: name, columns, change: { op: UPSERT, row } });
+              } else add({ table: name, columns, change: { op: UPSERT, row } });
             });
             break;
           }
@@ -651,9 +655,17 @@ function positionOf(record: { position: Record<string, unknown> }): BinlogPositi
   return { file: String(record.position.file), position: Number(record.position.pos) };
 }
 
-/** A row's primary key as one string (the same for a snapshot row and a binlog row). */
+/** A row's primary key as one string (the same for a snapshot row and a binlog row, by name). */
 function keyOf(columns: readonly MysqlColumn[], row: Row): string {
-  return JSON.stringify(columns.map((c, i) => (c.key ? String(row[i]) : '')));
+  const key: string[] = [];
+  columns.forEach((c, i) => {
+    if (c.key) key.push(c.name, String(row[i]));
+  });
+  return JSON.stringify(key);
+}
+
+function sourceTable(name: string, columns: readonly MysqlColumn[]): SourceTable {
+  return { name, columns: columns.map((c) => [c.name, typeLabel(c.type)]) };
 }
 
 function keyValues(keys: readonly MysqlColumn[], values: Record<string, unknown>): KeyValue[] {

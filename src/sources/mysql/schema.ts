@@ -19,12 +19,19 @@
  *
  * Invariant: a value that does not read as its column's type is an error naming the column and
  * the value, never a silently different value.
+ *
+ * Schema history: each row event comes after a table map that says the table's columns as they
+ * were when the row was written (names, wire types, signedness, key: binlog_row_metadata=FULL).
+ * `columnsAt` reads the row with those: a column the server describes now is used where the
+ * table map agrees with it (same name, a type of the same kind), and one derived from the table map
+ * where it does not (the row predates an ALTER, or follows one not yet described). So rows before
+ * and after an ALTER TABLE (ADD, DROP, MODIFY, RENAME COLUMN) each read as they were written.
  */
 
 import mysql from 'mysql2/promise';
 import { DefiniteError, type Value } from '../../core/index.ts';
 import { inputValue, type SqlType } from '../../sql/index.ts';
-import type { RawValue } from './binlog.ts';
+import { TYPE, type BinlogColumn, type RawValue, type TableMap } from './binlog.ts';
 
 export interface MysqlColumn {
   name: string;
@@ -191,4 +198,77 @@ async function jsonColumns(connection: mysql.Connection, schema: string, table: 
   } catch {
     return new Set(); // MySQL before 8.0.16 has no CHECK_CONSTRAINTS (nor MariaDB's JSON alias)
   }
+}
+
+/**
+ * The columns a row event's values are read with: the table map's, as `described` has them where
+ * they agree (see the file's comment), else as the table map says.
+ */
+export function columnsAt(map: TableMap, described: readonly MysqlColumn[] | undefined): MysqlColumn[] {
+  const byName = new Map((described ?? []).map((c) => [c.name, c]));
+  return map.columns.map((column, i) => {
+    const known = column.name === null ? undefined : byName.get(column.name);
+    const derived = mapMysqlColumn(columnInfo(column, i, known));
+    if (known && sameKind(known.type.kind, derived.type.kind)) return known.key === column.key || !hasKeyMetadata(map) ? known : { ...known, key: column.key };
+    return derived;
+  });
+}
+
+/** Kinds whose values read alike (a varchar's length aside). */
+function sameKind(a: SqlType['kind'], b: SqlType['kind']): boolean {
+  const text = (kind: SqlType['kind']) => (kind === 'varchar' || kind === 'text' ? 'text' : kind);
+  return text(a) === text(b);
+}
+
+function hasKeyMetadata(map: TableMap): boolean {
+  return map.columns.some((c) => c.key);
+}
+
+/** What information_schema would say of a table map's column (as near as the binlog tells). */
+function columnInfo(column: BinlogColumn, index: number, known: MysqlColumn | undefined): InformationSchemaColumn {
+  const binary = column.charset === 63;
+  const info = (dataType: string, columnType = dataType, extra: Partial<InformationSchemaColumn> = {}): InformationSchemaColumn => ({ name: column.name ?? `column ${index + 1}`, dataType, columnType: column.unsigned ? `${columnType} unsigned` : columnType, precision: null, scale: null, length: null, key: column.key, json: false, ...extra });
+  switch (column.real) {
+    case TYPE.TINY: return info('tinyint');
+    case TYPE.SHORT: return info('smallint');
+    case TYPE.INT24: return info('mediumint');
+    case TYPE.LONG: return info('int');
+    case TYPE.LONGLONG: return info('bigint');
+    case TYPE.DECIMAL:
+    case TYPE.NEWDECIMAL: return info('decimal', `decimal(${column.meta},${column.scale})`, { precision: column.meta, scale: column.scale });
+    case TYPE.FLOAT: return info('float');
+    case TYPE.DOUBLE: return info('double');
+    case TYPE.YEAR: return info('year');
+    case TYPE.DATE:
+    case TYPE.NEWDATE: return info('date');
+    case TYPE.DATETIME:
+    case TYPE.DATETIME2: return info('datetime');
+    case TYPE.TIMESTAMP:
+    case TYPE.TIMESTAMP2: return info('timestamp');
+    case TYPE.TIME:
+    case TYPE.TIME2: return info('time');
+    case TYPE.BIT: return info('bit', `bit(${column.meta})`);
+    case TYPE.ENUM: return info('enum');
+    case TYPE.SET: return info('set');
+    case TYPE.JSON: return info('json');
+    case TYPE.GEOMETRY: return info('geometry');
+    case TYPE.VARCHAR:
+    case TYPE.VAR_STRING:
+    case TYPE.STRING: {
+      const chars = column.meta / charsetWidth(column.charset);
+      const name = column.real === TYPE.STRING ? (binary ? 'binary' : 'char') : binary ? 'varbinary' : 'varchar';
+      return info(name, `${name}(${chars})`, { length: Number.isInteger(chars) ? chars : null });
+    }
+    default:
+      // BLOB types: text unless the binary character set; MariaDB's JSON (longtext) stays JSON.
+      return binary || column.charset === undefined ? info('blob') : info('longtext', 'longtext', { json: known?.type.kind === 'jsonb' });
+  }
+}
+
+/** Bytes per character of a collation id (the common ones; 4 when unknown, as utf8mb4). */
+function charsetWidth(collation: number | undefined): number {
+  if (collation === undefined || collation === 63) return 1;
+  if ([5, 8, 11, 15, 31, 47, 48, 49, 65, 94].includes(collation)) return 1; // latin1, ascii
+  if (collation === 33 || collation === 83 || (collation >= 192 && collation <= 215)) return 3; // utf8mb3
+  return 4;
 }
