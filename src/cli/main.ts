@@ -15,8 +15,11 @@ Usage:
                                              the main job: a live shop workload, an example
                                              pipeline, views, search and the HTTP API
   sluice up FILE.sql [--data DIR] [--listen HOST:PORT] [--token T] [--checkpoint-interval S]
-                                             runs a pipeline: follows the log, serves HTTP
-  sluice run FILE.sql [--data DIR]           processes everything available now, then exits 0
+                     [--resnapshot SOURCE]…  runs a pipeline: follows the log, serves HTTP;
+                                             --resnapshot captures a source's tables afresh
+                                             (once: after its binlog or WAL was lost)
+  sluice run FILE.sql [--data DIR] [--resnapshot SOURCE]…
+                                             processes everything available now, then exits 0
   sluice 'SOURCE | STAGE | … | SINK' [--data DIR] [--listen HOST:PORT]
                                              the pipe one-liner form of up
   sluice check FILE.sql | 'PIPE'             validates a pipeline and prints each view's plan

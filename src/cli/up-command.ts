@@ -22,7 +22,9 @@ export async function upCommand(argv: string[], mode: 'up' | 'run'): Promise<num
     persist: { type: 'string' },
     'checkpoint-interval': { type: 'string' },
     quiet: { type: 'boolean', default: false },
+    resnapshot: { type: 'string', multiple: true },
   });
+  const resnapshot = values.resnapshot ?? [];
   const checkpointIntervalMs = secondsOption('checkpoint-interval', values['checkpoint-interval'], 30);
   if (positionals.length !== 1) throw new UsageError(`sluice ${mode} takes one pipeline file (FILE.sql)`);
   const file = positionals[0]!;
@@ -32,8 +34,8 @@ export async function upCommand(argv: string[], mode: 'up' | 'run'): Promise<num
   } catch (error) {
     throw new DefiniteError('file_unreadable', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 'give the path of a pipeline .sql file');
   }
-  if (mode === 'run') return runPipeline({ text, file, data: values.data, persist: persistMode(values.persist), quiet: values.quiet });
-  return upPipeline({ text, file, data: values.data, persist: persistMode(values.persist), listen: values.listen, token: resolveSecret(values.token), quiet: values.quiet, checkpointIntervalMs });
+  if (mode === 'run') return runPipeline({ text, file, data: values.data, persist: persistMode(values.persist), quiet: values.quiet, resnapshot });
+  return upPipeline({ text, file, data: values.data, persist: persistMode(values.persist), listen: values.listen, token: resolveSecret(values.token), quiet: values.quiet, checkpointIntervalMs, resnapshot });
 }
 
 interface PipelineCommandOptions {
@@ -43,11 +45,13 @@ interface PipelineCommandOptions {
   persist?: RuntimeOptions['persist'];
   quiet?: boolean;
   checkpointIntervalMs?: number;
+  /** Sources to capture afresh (--resnapshot). */
+  resnapshot?: string[];
 }
 
 export async function runPipeline(options: PipelineCommandOptions): Promise<number> {
   const progress = progressPrinter(options.quiet);
-  const runtime = await PipelineRuntime.open({ text: options.text, file: options.file, data: options.data, ...(options.persist ? { persist: options.persist } : {}), onProgress: progress.report });
+  const runtime = await PipelineRuntime.open({ text: options.text, file: options.file, data: options.data, ...(options.persist ? { persist: options.persist } : {}), ...(options.resnapshot?.length ? { resnapshot: options.resnapshot } : {}), onProgress: progress.report });
   try {
     await runtime.runToEnd();
     progress.done();
@@ -76,7 +80,7 @@ export interface UpOptions extends PipelineCommandOptions {
 export async function upPipeline(options: UpOptions): Promise<number> {
   const { host, port } = parseListen(options.listen);
   const progress = progressPrinter(options.quiet);
-  const runtime = await PipelineRuntime.open({ text: options.text, file: options.file, data: options.data, ...(options.persist ? { persist: options.persist } : {}), ...(options.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}), onProgress: progress.report });
+  const runtime = await PipelineRuntime.open({ text: options.text, file: options.file, data: options.data, ...(options.persist ? { persist: options.persist } : {}), ...(options.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}), ...(options.resnapshot?.length ? { resnapshot: options.resnapshot } : {}), onProgress: progress.report });
   progress.done();
   const { serve } = await import('../serve/index.ts');
   let server;

@@ -75,6 +75,11 @@ export interface RuntimeOptions {
   maxStepBytes?: number;
   /** How appends are made durable before they are acknowledged (default 'syncData'). */
   persist?: PersistMode;
+  /**
+   * Sources whose tables are captured afresh: a new snapshot replaces what their log holds (after
+   * the binlog or WAL they needed was lost). Taken once: a restart continues that snapshot.
+   */
+  resnapshot?: readonly string[];
   /** Steps' changes kept per view for resuming change streams (default 50,000 rows). */
   keepChanges?: number;
   /** Long work (replaying the log on start) reports here. */
@@ -498,8 +503,17 @@ export class PipelineRuntime implements PipelineHandle {
   /** Follows the log in the background (sluice up) until close(). */
   start(): void {
     if (this.#loop) return;
+    this.#checkResnapshot();
     this.#loop = this.#follow();
     for (const entry of this.#tables.values()) if (entry.source) this.#capture(entry, entry.source);
+  }
+
+  /** Every source --resnapshot names is one of the pipeline's. */
+  #checkResnapshot(): void {
+    const sources = [...this.#tables.values()].flatMap((entry) => (entry.source ? [entry.source.config.name] : []));
+    for (const name of this.#options.resnapshot ?? []) {
+      if (!sources.includes(name)) throw new DefiniteError('unknown_source', `--resnapshot ${name}: the pipeline has no source ${name}`, sources.length ? `its sources are ${sources.join(', ')}` : 'it declares no CREATE SOURCE');
+    }
   }
 
   /** Runs a source's capture into its topic, retrying after connection failures, until close(). */
@@ -508,6 +522,7 @@ export class PipelineRuntime implements PipelineHandle {
     source.controller = controller;
     const options = {
       ...(this.#options.persist ? { persist: this.#options.persist } : {}),
+      ...(this.#options.resnapshot?.includes(source.config.name) ? { resnapshot: true } : {}),
       onAppend: (record: SourceRecord) => {
         entry.endOffset++;
         if (record.kind === TRANSACTION || record.kind === SNAPSHOT_END) source.lsn = sourcePosition(record.position);
@@ -581,6 +596,7 @@ export class PipelineRuntime implements PipelineHandle {
   /** Processes everything appended so far (sluice run), then checkpoints. */
   async runToEnd(): Promise<void> {
     if (this.#loop) throw new DefiniteError('internal', 'runToEnd() while the loop follows the log');
+    this.#checkResnapshot();
     // Sources first capture everything their database has committed so far.
     for (const entry of this.#tables.values()) {
       if (!entry.source) continue;

@@ -15,6 +15,11 @@ export interface SourceTopicOptions {
   persist?: PersistMode;
   /** Each record once durable in the log. */
   onAppend?: (record: SourceRecord) => void;
+  /**
+   * Capture the tables afresh: a new snapshot, whatever the log holds (`sluice up --resnapshot`).
+   * Once its start record is written, a retry continues it.
+   */
+  resnapshot?: boolean;
 }
 
 export class SourceTopic {

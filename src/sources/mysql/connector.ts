@@ -82,8 +82,12 @@ export class MysqlCapture {
   #driver: WatermarkDriver | undefined;
   readonly #waiters = new Set<{ target: BinlogPosition; resolve: () => void }>();
 
+  /** A new snapshot is to be taken whatever the log holds (until its start record is written). */
+  #resnapshot: boolean;
+
   constructor(config: MysqlCaptureConfig, log: Log, options: MysqlCaptureOptions = {}) {
     this.#config = config;
+    this.#resnapshot = options.resnapshot === true;
     this.topic = `source.${config.name}`;
     this.#topic = new SourceTopic(log, this.topic, config.name, options);
   }
@@ -119,7 +123,8 @@ export class MysqlCapture {
   async #run(signal: AbortSignal): Promise<void> {
     this.#stats.phase = 'starting';
     this.#stats.since = Date.now();
-    const last = await this.#topic.open();
+    const last = this.#resnapshot ? undefined : await this.#topic.open();
+    if (this.#resnapshot) await this.#topic.open();
     // Every problem on the server, each with its fix, before anything is read.
     const report = await mysqlPreflight(this.#config);
     const error = mysqlPreflightError(this.#config, report);
@@ -128,7 +133,11 @@ export class MysqlCapture {
     // Streaming on from the last transaction, or a snapshot to take or to continue.
     if (last && (last.kind === SNAPSHOT_END || (last.kind === TRANSACTION && !last.position.snapshot))) {
       this.#logged = positionOf(last);
-      await this.#stream(this.#logged, signal);
+      // The binlog must still hold the last transaction where the log says: read again from its
+      // GTID event, which must be the same transaction (not a reset binlog, not another server).
+      const gtid = typeof last.position.gtid === 'string' && last.position.gtid !== '' ? last.position.gtid : undefined;
+      if (gtid && typeof last.position.begin === 'number') await this.#stream({ file: this.#logged.file, position: last.position.begin }, signal, gtid);
+      else await this.#stream(this.#logged, signal);
       return;
     }
     const resume = last ? await this.#resumePoint(positionOf(last)) : undefined;
@@ -138,6 +147,7 @@ export class MysqlCapture {
       const start = resume?.at ?? (await this.#serverPosition());
       const progress = this.#progress('watermark', resume);
       if (!resume) await this.#topic.append([{ kind: SNAPSHOT_START, position: { file: start.file, pos: start.position, mode: 'watermark' }, tables: [], changes: [] }]);
+      this.#resnapshot = false;
       this.#logged = start;
       this.#driver = { progress, resume };
       await this.#stream(start, signal);
@@ -239,6 +249,7 @@ export class MysqlCapture {
         if (!file || !position) throw new DefiniteError('mysql_snapshot_mode', `source ${this.#config.name}: the server gives no binlog position for a consistent snapshot (binlog_snapshot_file is MariaDB's)`, "use snapshot = 'watermark' (or leave snapshot out: 'auto' chooses it on MySQL)");
         start = { file, position: Number(position) };
         await this.#topic.append([{ kind: SNAPSHOT_START, position: { file: start.file, pos: start.position, mode: 'consistent' }, tables: [], changes: [] }]);
+        this.#resnapshot = false;
       }
       const progress = this.#progress('consistent', resume);
       for (const table of this.#config.tables) {
@@ -269,9 +280,11 @@ export class MysqlCapture {
         raw.on('end', onEnd);
         signal.addEventListener('abort', onEnd, { once: true });
         try {
+          let lastRow: Record<string, unknown> | undefined;
           for await (const values of rows) {
             if (signal.aborted) return start;
             chunk.push(columns.map((column) => mysqlValue(snapshotValue(values[column.name], column), column, name)));
+            lastRow = values;
             done++;
             progress.rows++;
             if (chunk.length >= this.#config.chunkRows) {
@@ -279,6 +292,7 @@ export class MysqlCapture {
               await flush(false);
             }
           }
+          if (lastRow) last = keyValues(keys, lastRow);
         } catch (error) {
           if (signal.aborted) return start;
           throw error;
@@ -352,14 +366,15 @@ export class MysqlCapture {
     }
   }
 
-  async #stream(start: BinlogPosition, signal: AbortSignal): Promise<void> {
+  async #stream(start: BinlogPosition, signal: AbortSignal, expectGtid?: string): Promise<void> {
     const marks = `${this.#config.watermarkTable.schema}.${this.#config.watermarkTable.name}`;
     /** A change, with the columns its row was read with (the table's as of its binlog position). */
     type Pending = { table: string; columns: MysqlColumn[]; change: Omit<SourceChange, 'table'> };
     /** A part queued for the log; its offset is set when it is appended (records.ts). */
     type Part = { offset?: number };
     /** The transaction being read: its changes so far, written as parts every SPILL_CHANGES. */
-    let open: { gtid: string; changes: Pending[]; parts: Part[]; time: number } | undefined;
+    let open: { gtid: string; begin?: number; changes: Pending[]; parts: Part[]; time: number } | undefined;
+    let expected = expectGtid;
     type Queued = { record: SourceRecord; part?: Part; parts?: Part[] };
     const queued: Queued[] = [];
     let queuedChanges = 0;
@@ -439,7 +454,7 @@ export class MysqlCapture {
       this.#logged = next;
       const driver = this.#driver;
       // During a watermark snapshot transactions are marked: they are applied with it.
-      const position = { file: next.file, pos: next.position, gtid: open.gtid, time: open.time, ...(driver ? { snapshot: true } : {}) };
+      const position = { file: next.file, pos: next.position, gtid: open.gtid, ...(open.begin !== undefined ? { begin: open.begin } : {}), time: open.time, ...(driver ? { snapshot: true } : {}) };
       if (open.parts.length > 0) {
         spill();
         enqueue({ record: { kind: TRANSACTION, position, tables: [], changes: [] }, parts: open.parts });
@@ -495,7 +510,13 @@ export class MysqlCapture {
         this.#stats.position = next;
         switch (event.kind) {
           case 'gtid':
-            open = { gtid: event.gtid, changes: [], parts: [], time: event.header.timestamp * 1000 };
+            if (expected !== undefined) {
+              const at = `${next.file}:${next.position - event.header.size}`;
+              if (event.gtid !== expected) throw new DefiniteError('mysql_binlog_mismatch', `source ${this.#config.name}: the binlog at ${at} holds transaction ${event.gtid}, but this log captured ${expected} there: the server's binlog was reset, or it is another server`, `point the source back at the original server, or take a new snapshot: run sluice up (or run) with --resnapshot ${this.#config.name} once`);
+              expected = undefined;
+            }
+            // Where the transaction starts (its GTID event): a resume reads it again to check it.
+            open = { gtid: event.gtid, begin: next.position - event.header.size, changes: [], parts: [], time: event.header.timestamp * 1000 };
             if (event.standalone) open = undefined;
             break;
           case 'query': {
@@ -530,7 +551,8 @@ export class MysqlCapture {
               }
               break;
             }
-            if (!this.#schemas.has(name) || !open) break;
+            // Not read again when the stream starts before the log's last transaction (to check it).
+            if (!this.#schemas.has(name) || !open || (this.#logged && compare(next, this.#logged) < 0)) break;
             const columns = columnsOf(event.table, name);
             const changed = window?.phase === 'open' && window.table === name ? window.changed : undefined;
             event.rows.forEach((raw, r) => {
@@ -595,7 +617,9 @@ export class MysqlCapture {
     }, 20);
     try {
       const reason = await done;
-      if (!signal.aborted) throw reason;
+      if (signal.aborted) return;
+      if (reason instanceof DefiniteError && reason.code === 'mysql_binlog_gone') throw new DefiniteError(reason.code, `source ${this.#config.name}: ${reason.message}`, `take a new snapshot: run sluice up (or run) with --resnapshot ${this.#config.name} once; keep binlogs longer than Sluice may be stopped (binlog_expire_logs_seconds)`);
+      throw reason;
     } finally {
       clearInterval(poll);
       signal.removeEventListener('abort', abort);

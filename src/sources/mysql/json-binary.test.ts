@@ -489,7 +489,8 @@ test('opaque DATE, TIME, DATETIME and TIMESTAMP print quoted, as MySQL JSON does
 });
 
 test('other opaque values print as "base64:typeNN:…", VAR_STRING as a string', () => {
-  // MySQL prints CAST(x'01' AS JSON) as "base64:type15:AQ==" (field type 15, VARCHAR, for binary strings).
+  // json_dom.cc wrapper_to_string: "base64:type" + the field type + ":" + base64_encode(data); a binary
+  // string such as CAST(x'01' AS JSON) is field type 15 (VARCHAR).
   assert.equal(decodeMysqlJson(encode(new Opaque(F.VARCHAR, [0x01]))), '"base64:type15:AQ=="');
   assert.equal(decodeMysqlJson(encode(new Opaque(F.YEAR, [0xe8, 0x07]))), '"base64:type13:6Ac="');
   assert.equal(decodeMysqlJson(encode(new Opaque(F.BLOB, []))), '"base64:type252:"');

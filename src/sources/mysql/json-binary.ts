@@ -286,7 +286,7 @@ function hex(byte: number): string {
 }
 
 /** A JSON string as MySQL's double_quote writes it. */
-export function quote(text: string): string {
+function quote(text: string): string {
   let out = '"';
   let from = 0;
   for (let i = 0; i < text.length; i++) {

@@ -25,7 +25,7 @@
 import pg from 'pg';
 import { pgClient, transient } from './client.ts';
 import { DefiniteError, TransientError, type Row } from '../../core/index.ts';
-import type { Log, PersistMode } from '../../log/index.ts';
+import type { Log } from '../../log/index.ts';
 import { quoteIdentifier, typeLabel } from '../../sql/index.ts';
 import { DELETE, offsetRanges, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, TRUNCATE, UPSERT, type SourceChange, type SourceRecord, type SourceTable } from '../records.ts';
 import type { PostgresSourceConfig } from './config.ts';
@@ -34,7 +34,7 @@ import { preflight, preflightError, type PreflightReport } from './preflight.ts'
 import { mapColumn, readValue, UNCHANGED, type ColumnMapping } from './schema.ts';
 import { createSlotWithSnapshot, readSnapshot, type SnapshotResume } from './snapshot.ts';
 import { ReplicationStream } from './stream.ts';
-import { SourceTopic } from '../topic.ts';
+import { SourceTopic, type SourceTopicOptions } from '../topic.ts';
 
 export interface CaptureProgress {
   phase: 'snapshot' | 'streaming';
@@ -68,11 +68,8 @@ const BACKLOG_CHANGES = 100_000;
 const POSTGRES_EPOCH_MILLIS = POSTGRES_EPOCH_MICROS / 1000n;
 
 
-export interface CaptureOptions {
-  persist?: PersistMode;
+export interface CaptureOptions extends SourceTopicOptions {
   onProgress?: (progress: CaptureProgress) => void;
-  /** Each record once durable in the log (for status and measuring). */
-  onAppend?: (record: SourceRecord) => void;
 }
 
 interface Relation {
@@ -101,9 +98,13 @@ export class PostgresCapture {
   #stream_: ReplicationStream | undefined;
   #serverLsn: bigint | undefined;
 
+  /** A new snapshot is to be taken whatever the log holds (until its start record is written). */
+  #resnapshot: boolean;
+
   constructor(config: PostgresSourceConfig, log: Log, options: CaptureOptions = {}) {
     this.#config = config;
     this.#options = options;
+    this.#resnapshot = options.resnapshot === true;
     this.topic = `source.${config.name}`;
     this.#topic = new SourceTopic(log, this.topic, config.name, options);
   }
@@ -166,11 +167,12 @@ export class PostgresCapture {
     this.#stats.phase = 'starting';
     this.#stats.since = Date.now();
     const opened = await this.#topic.open();
-    const last = (this.#last = opened && { ...opened, changes: [] });
+    // Taking a new snapshot (--resnapshot), the log is as good as empty: the slot is made afresh.
+    const last = (this.#last = this.#resnapshot ? undefined : opened && { ...opened, changes: [] });
     const report = await preflight(this.#config);
     // A slot this log's snapshot made is expected to exist; the others are not ours.
     const resuming = last !== undefined && last.kind !== SNAPSHOT_START && last.kind !== SNAPSHOT_ROWS;
-    const problems = report.problems.filter((p) => !(resuming && p.check === 'slots'));
+    const problems = report.problems.filter((p) => !((resuming || (this.#resnapshot && report.slotExists)) && p.check === 'slots'));
     const error = preflightError(this.#config, { ...report, problems });
     // A slot still in use is most often this process's own connection from before a restart,
     // which PostgreSQL is about to notice is gone: worth retrying.
@@ -180,16 +182,19 @@ export class PostgresCapture {
     let startLsn: bigint;
     if (resuming) {
       if (!report.slotExists) {
-        throw new DefiniteError('pg_slot_missing', `source ${this.#config.name}: the replication slot "${this.#config.slot}" is gone (dropped, or the server was restored), so changes since ${String(last.position.lsn)} cannot be read`, `start the source afresh: move the data directory's log of topic ${this.topic} away to take a new snapshot`);
+        throw new DefiniteError('pg_slot_missing', `source ${this.#config.name}: the replication slot "${this.#config.slot}" is gone (dropped, or the server was restored), so changes since ${String(last.position.lsn)} cannot be read`, `take a new snapshot: run sluice up (or run) with --resnapshot ${this.#config.name} once`);
       }
       // After the last transaction's commit, or the snapshot's point.
       startLsn = parseLsn(String(last.position.lsn));
       if (report.slot?.walStatus === 'lost') {
-        throw new DefiniteError('pg_slot_invalidated', `source ${this.#config.name}: PostgreSQL invalidated the replication slot "${this.#config.slot}" (wal_status 'lost': the WAL it needed was removed, max_slot_wal_keep_size), so changes since ${formatLsn(startLsn)} cannot be read`, `take a new snapshot: drop the slot (SELECT pg_drop_replication_slot('${this.#config.slot}')) and move the data directory's log of topic ${this.topic} away; raise max_slot_wal_keep_size so it does not happen again`);
+        throw new DefiniteError('pg_slot_invalidated', `source ${this.#config.name}: PostgreSQL invalidated the replication slot "${this.#config.slot}" (wal_status 'lost': the WAL it needed was removed, max_slot_wal_keep_size), so changes since ${formatLsn(startLsn)} cannot be read`, `take a new snapshot: run sluice up (or run) with --resnapshot ${this.#config.name} once (it drops the slot and makes it afresh); raise max_slot_wal_keep_size so it does not happen again`);
       }
       if (parseLsn(report.currentLsn) < startLsn) {
-        throw new DefiniteError('pg_server_behind', `source ${this.#config.name}: PostgreSQL's WAL ends at ${report.currentLsn}, before ${formatLsn(startLsn)} already captured: the server was restored from an older backup, or this is another server`, `take a new snapshot: move the data directory's log of topic ${this.topic} away (and drop the slot "${this.#config.slot}")`);
+        throw new DefiniteError('pg_server_behind', `source ${this.#config.name}: PostgreSQL's WAL ends at ${report.currentLsn}, before ${formatLsn(startLsn)} already captured: the server was restored from an older backup, or this is another server`, `take a new snapshot: run sluice up (or run) with --resnapshot ${this.#config.name} once`);
       }
+    } else if (this.#resnapshot) {
+      if (report.slotExists) await this.#dropSlot();
+      startLsn = await this.#snapshot(signal);
     } else {
       if (report.slotExists) {
         if (last === undefined) throw new DefiniteError('pg_slot_exists', `source ${this.#config.name}: a replication slot "${this.#config.slot}" exists already, but this log holds no snapshot taken with it`, `name another slot in WITH (slot = …), or drop it if it is a leftover: SELECT pg_drop_replication_slot('${this.#config.slot}')`);
@@ -209,10 +214,10 @@ export class PostgresCapture {
     const recorded = this.#last?.position;
     if (!recorded || recorded.system === undefined) return;
     if (String(recorded.system) !== systemId) {
-      throw new DefiniteError('pg_server_changed', `source ${this.#config.name}: ${this.#config.displayUrl} is another PostgreSQL server (system identifier ${systemId}) than the one this log was captured from (${String(recorded.system)}), so its changes cannot continue this log`, `point the source back at the original server, or take a new snapshot: move the data directory's log of topic ${this.topic} away and drop the slot "${this.#config.slot}" on this server`);
+      throw new DefiniteError('pg_server_changed', `source ${this.#config.name}: ${this.#config.displayUrl} is another PostgreSQL server (system identifier ${systemId}) than the one this log was captured from (${String(recorded.system)}), so its changes cannot continue this log`, `point the source back at the original server, or take a new snapshot of this one: run sluice up (or run) with --resnapshot ${this.#config.name} once`);
     }
     if (Number(recorded.timeline) !== timeline) {
-      throw new DefiniteError('pg_timeline_changed', `source ${this.#config.name}: PostgreSQL is on timeline ${timeline}, but this log was captured on timeline ${String(recorded.timeline)}: the server was restored or failed over, and changes after ${String(recorded.lsn)} may differ from what Sluice captured`, `take a new snapshot: move the data directory's log of topic ${this.topic} away and drop the slot "${this.#config.slot}"`);
+      throw new DefiniteError('pg_timeline_changed', `source ${this.#config.name}: PostgreSQL is on timeline ${timeline}, but this log was captured on timeline ${String(recorded.timeline)}: the server was restored or failed over, and changes after ${String(recorded.lsn)} may differ from what Sluice captured`, `take a new snapshot: run sluice up (or run) with --resnapshot ${this.#config.name} once`);
     }
   }
 
@@ -285,6 +290,7 @@ export class PostgresCapture {
     // A start record before the slot exists says the slot is this log's (should the process die
     // before the next record), so a restart drops it and starts over instead of refusing it.
     if (!resume) await this.#append({ kind: SNAPSHOT_START, position: { slot: this.#config.slot, creating: true }, tables: [], changes: [] });
+    this.#resnapshot = false;
     const slot = resume ? undefined : await createSlotWithSnapshot(this.#config);
     try {
       const consistentPoint = slot ? slot.consistentPoint : parseLsn(String(resume!.start.position.lsn));
