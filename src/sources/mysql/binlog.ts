@@ -29,6 +29,7 @@
 import zlib from 'node:zlib';
 import { DefiniteError } from '../../core/index.ts';
 import { decodeMysqlJson } from './json-binary.ts';
+import { decimalSize, decodeDecimal } from './decimal.ts';
 
 export const EVENT = {
   QUERY: 2,
@@ -437,8 +438,6 @@ function readRow(reader: Reader, table: TableMap, present: boolean[]): RawRow {
   return row;
 }
 
-const DIG2BYTES = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
-
 function readValue(reader: Reader, column: BinlogColumn, table: TableMap): RawValue {
   switch (column.type) {
     case TYPE.TINY:
@@ -577,33 +576,10 @@ function readTime2(reader: Reader, digits: number): string {
   return `${negative ? '-' : ''}${pad(hour, 2)}:${pad(minute, 2)}:${pad(second, 2)}${fraction}`;
 }
 
-/** MySQL's binary DECIMAL(precision, scale): groups of 9 digits in 4 bytes, big-endian, sign in the top bit. */
+/** MySQL's binary DECIMAL(precision, scale) (decimal.ts). */
 function readDecimal(reader: Reader, precision: number, scale: number): string {
-  const integral = precision - scale;
-  const intFull = Math.floor(integral / 9);
-  const intPartial = integral % 9;
-  const fracFull = Math.floor(scale / 9);
-  const fracPartial = scale % 9;
-  const size = intFull * 4 + DIG2BYTES[intPartial]! + fracFull * 4 + DIG2BYTES[fracPartial]!;
-  const bytes = Buffer.from(reader.bytes(size));
-  const negative = (bytes[0]! & 0x80) === 0;
-  bytes[0]! ^= 0x80;
-  if (negative) for (let i = 0; i < bytes.length; i++) bytes[i] = ~bytes[i]! & 0xff;
-  let at = 0;
-  const group = (length: number): number => {
-    let value = 0;
-    for (let i = 0; i < length; i++) value = value * 256 + bytes[at++]!;
-    return value;
-  };
-  let digits = '';
-  if (intPartial > 0) digits += String(group(DIG2BYTES[intPartial]!));
-  for (let i = 0; i < intFull; i++) digits += pad(group(4), 9);
-  const whole = digits.replace(/^0+(?=\d)/, '') || '0';
-  let fraction = '';
-  for (let i = 0; i < fracFull; i++) fraction += pad(group(4), 9);
-  if (fracPartial > 0) fraction += pad(group(DIG2BYTES[fracPartial]!), fracPartial);
-  const text = scale > 0 ? `${whole}.${fraction}` : whole;
-  return negative && /[1-9]/.test(text) ? `-${text}` : text;
+  const at = reader.position;
+  return decodeDecimal(reader.bytes(decimalSize(precision, scale)), precision, scale, (what) => reader.corrupt(what, at));
 }
 
 /** Little-endian reads over one event, with positions for error messages. */
@@ -616,6 +592,11 @@ class Reader {
     this.#buffer = buffer;
     this.position = position;
     this.#header = header;
+  }
+
+  /** An error naming what was wrong at `at` in this event. */
+  corrupt(what: string, at: number): DefiniteError {
+    return corrupt(what, this.#header, at);
   }
 
   get done(): boolean {

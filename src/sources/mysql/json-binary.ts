@@ -48,6 +48,7 @@
  */
 
 import { DefiniteError } from '../../core/index.ts';
+import { decimalSize, decodeDecimal } from './decimal.ts';
 
 const TYPE_SMALL_OBJECT = 0x00;
 const TYPE_LARGE_OBJECT = 0x01;
@@ -80,7 +81,6 @@ const GCVT_WIDTH = 15 + 4 + 15;
 /** MAX_DECPT_FOR_F_FORMAT (DBL_DIG). */
 const MAX_DECPT_FOR_F_FORMAT = 15;
 
-const DIG2BYTES = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
 
 // ignoreBOM: a string that starts with U+FEFF keeps it.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -367,34 +367,9 @@ function decimal(data: Uint8Array, at: number): string {
   const precision = data[0]!;
   const scale = data[1]!;
   if (precision > 65 || scale > 30 || scale > precision) throw corrupt(`a decimal of precision ${precision} and scale ${scale}`, at);
-  const integral = precision - scale;
-  const intFull = Math.floor(integral / 9);
-  const intPartial = integral % 9;
-  const fracFull = Math.floor(scale / 9);
-  const fracPartial = scale % 9;
-  const size = intFull * 4 + DIG2BYTES[intPartial]! + fracFull * 4 + DIG2BYTES[fracPartial]!;
+  const size = decimalSize(precision, scale);
   if (data.length - 2 !== size) throw corrupt(`a decimal(${precision},${scale}) of ${data.length - 2} bytes (it takes ${size})`, at);
-  if (size === 0) return '0';
-  const bytes = Uint8Array.from(data.subarray(2));
-  const negative = (bytes[0]! & 0x80) === 0;
-  bytes[0]! ^= 0x80;
-  if (negative) for (let i = 0; i < bytes.length; i++) bytes[i] = ~bytes[i]! & 0xff;
-  let p = 0;
-  const group = (length: number, digits: number): string => {
-    let value = 0;
-    for (let i = 0; i < length; i++) value = value * 256 + bytes[p++]!;
-    if (value >= 10 ** digits) throw corrupt(`a decimal(${precision},${scale}) with a group of ${value}, more than ${digits} digits`, at);
-    return String(value).padStart(digits, '0');
-  };
-  let whole = '';
-  if (intPartial > 0) whole += group(DIG2BYTES[intPartial]!, intPartial);
-  for (let i = 0; i < intFull; i++) whole += group(4, 9);
-  whole = whole.replace(/^0+/, '') || '0';
-  let fraction = '';
-  for (let i = 0; i < fracFull; i++) fraction += group(4, 9);
-  if (fracPartial > 0) fraction += group(DIG2BYTES[fracPartial]!, fracPartial);
-  const text = scale > 0 ? `${whole}.${fraction}` : whole;
-  return negative && /[1-9]/.test(text) ? `-${text}` : text;
+  return decodeDecimal(data.subarray(2), precision, scale, (what) => corrupt(what, at));
 }
 
 /**
