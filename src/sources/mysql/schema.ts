@@ -138,9 +138,20 @@ export function mapMysqlColumn(column: InformationSchemaColumn): MysqlColumn {
   return { name: column.name, type: mapped, key: column.key, native: column.columnType };
 }
 
+/** Integer kinds' ranges, where a number in them is the Sluice value itself (canonicalInteger). */
+const FAST_INTEGER_RANGES: Partial<Record<SqlType['kind'], [number, number]>> = { smallint: [-32768, 32767], integer: [-2147483648, 2147483647], bigint: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER] };
+
 /** One binlog value as a Sluice value of its column's type. */
 export function mysqlValue(raw: RawValue, column: MysqlColumn, where: string): Value {
   if (raw === null) return null;
+  // The common cases without a text round trip: integers in range, doubles.
+  if (typeof raw === 'number') {
+    const kind = column.type.kind;
+    const range = FAST_INTEGER_RANGES[kind];
+    if (range && Number.isSafeInteger(raw) && raw >= range[0] && raw <= range[1]) return raw;
+    if (kind === 'double') return raw;
+    if (kind === 'real') return Math.fround(raw);
+  }
   try {
     if (raw instanceof Uint8Array) {
       if (column.type.kind === 'bytea') return inputValue(`\\x${Buffer.from(raw).toString('hex')}`, column.type);
