@@ -4,6 +4,8 @@
  * bytes), with transaction boundaries (GTID, XID) around the rows.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { TransientError } from '../../src/core/index.ts';
 import { after, before, test } from 'node:test';
 import type { BinlogEvent, RawValue } from '../../src/sources/mysql/binlog.ts';
 import { BinlogStream, type BinlogPosition } from '../../src/sources/mysql/stream.ts';
@@ -157,6 +159,28 @@ test('each column maps to a Sluice type, and each binlog value reads as exactly 
       assert.equal(got === null ? null : outputValue(got, column.type), want === null ? null : outputValue(want, column.type), `column ${column.name} (${column.native})`);
     });
   } finally {
+    await stream.close();
+  }
+});
+
+test('an idle stream is kept alive by heartbeats, and a frozen server (SIGSTOP) is noticed by its silence', async () => {
+  const [status] = await server.query(`SHOW MASTER STATUS`);
+  const start: BinlogPosition = { file: String(status.File), position: Number(status.Position) };
+  let failure: Error | undefined;
+  const stream = await BinlogStream.start({ url: server.url(), serverId: 4244, start, heartbeatSeconds: 0.5, silentMs: 2000, onEvent: () => {}, onError: (error) => (failure = error) });
+  const [{ file }] = await server.query(`SELECT @@pid_file AS file`);
+  const pid = Number(fs.readFileSync(String(file), 'utf8').trim());
+  try {
+    // Nothing is written for longer than silentMs: only heartbeats keep the stream from failing.
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    assert.equal(failure, undefined, `an idle server's stream failed: ${failure}`);
+    process.kill(pid, 'SIGSTOP');
+    const deadline = Date.now() + 8000;
+    while (!failure && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal((failure as { code?: string } | undefined)?.code, 'mysql_binlog_silent', `a frozen server: ${failure}`);
+    assert.ok((failure as Error | undefined) instanceof TransientError, 'retried, not definite');
+  } finally {
+    process.kill(pid, 'SIGCONT');
     await stream.close();
   }
 });

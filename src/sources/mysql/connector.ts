@@ -170,7 +170,11 @@ export class MysqlCapture {
   async #serverPosition(): Promise<BinlogPosition> {
     const connection = await mysql.createConnection({ uri: this.#config.url });
     try {
-      const [rows] = (await connection.query(`SHOW MASTER STATUS`)) as unknown as [Array<{ File: string; Position: number }>];
+      // MySQL 8.4 has only SHOW BINARY LOG STATUS (8.2 and later), MariaDB only SHOW MASTER STATUS.
+      const [rows] = (await connection.query(`SHOW MASTER STATUS`).catch((error: { errno?: number }) => {
+        if (error.errno === 1064) return connection.query(`SHOW BINARY LOG STATUS`);
+        throw error;
+      })) as unknown as [Array<{ File: string; Position: number }>];
       if (!rows[0]) throw new DefiniteError('mysql_binlog_off', `source ${this.#config.name}: the server's binary log is off`, 'start it with log_bin (and binlog_format=ROW)');
       return { file: rows[0].File, position: Number(rows[0].Position) };
     } finally {

@@ -54,6 +54,10 @@ export interface BinlogStreamOptions {
   onEvent: (event: BinlogEvent, next: BinlogPosition) => void;
   /** The connection failed or ended (not called after close()). */
   onError?: (error: Error) => void;
+  /** The server sends a heartbeat when it has had nothing to send for this long (default 5 s). */
+  heartbeatSeconds?: number;
+  /** Nothing at all from the server for this long (neither events nor heartbeats, while not paused) fails the stream: a dead peer (default 30 s). */
+  silentMs?: number;
 }
 
 interface Packet {
@@ -96,8 +100,11 @@ export class BinlogStream {
       // Checksums are understood (and verified); MariaDB sends its GTID and annotate events.
       const [row] = (await run(`SELECT @@global.binlog_checksum AS checksum`)) as Array<{ checksum: string }>;
       checksum = String(row?.checksum).toUpperCase() === 'CRC32';
-      await run(`SET @master_binlog_checksum = @@global.binlog_checksum`);
+      // MySQL 8.0.26 and later read the source_ names, older servers and MariaDB the master_ ones.
+      await run(`SET @master_binlog_checksum = @@global.binlog_checksum, @source_binlog_checksum = @@global.binlog_checksum`);
       await run(`SET @mariadb_slave_capability = 4`);
+      const heartbeat = Math.round((options.heartbeatSeconds ?? 5) * 1e9);
+      await run(`SET @master_heartbeat_period = ${heartbeat}, @source_heartbeat_period = ${heartbeat}`);
     } catch (error) {
       connection.destroy();
       throw new TransientError('mysql_connect', `cannot open a binlog connection: ${(error as Error).message}`, 'check the URL, that the server runs, and that the user has REPLICATION SLAVE');
@@ -105,12 +112,22 @@ export class BinlogStream {
     const decoder = new BinlogDecoder({ checksum });
     const at: BinlogPosition = { ...options.start };
     let failed = false;
+    // A server that stops answering (a network partition, a frozen host) sends no FIN: noticed by
+    // its silence, since it sends heartbeats when idle.
+    const silentMs = options.silentMs ?? 30_000;
+    stream.#heard = Date.now();
+    stream.#watch = setInterval(() => {
+      if (!stream.#paused && Date.now() - stream.#heard > silentMs) stream.#fail(new TransientError('mysql_binlog_silent', `the server sent nothing for ${Math.round(silentMs / 1000)} s, not even a heartbeat`, 'Sluice reconnects and resumes from the last position in its log'));
+    }, Math.min(5000, silentMs / 4));
+    stream.#watch.unref();
     const onPacket = (packet: Packet): void => {
+      stream.#heard = Date.now();
       // Packets already read when the stream closed are not handed over.
       if (failed || stream.#closed) return;
       try {
         // The packet is 0x00 (OK) and then the event.
         const event = decoder.decode(packet.buffer.subarray(packet.offset + 1, packet.end));
+        if (event.kind === 'heartbeat') return; // says only that the server is there
         if (event.kind === 'rotate') {
           at.file = event.file;
           at.position = event.position;
@@ -143,16 +160,25 @@ export class BinlogStream {
   }
 
   pause(): void {
+    this.#paused = true;
     this.#connection.pause();
   }
 
   resume(): void {
+    this.#paused = false;
+    this.#heard = Date.now();
     this.#connection.resume();
   }
+
+  #paused = false;
+  /** When the server was last heard from. */
+  #heard = 0;
+  #watch: NodeJS.Timeout | undefined;
 
   #onError: ((error: Error) => void) | undefined;
 
   #fail(error: Error): void {
+    clearInterval(this.#watch);
     if (this.#closed) return;
     this.#closed = true;
     this.#onError?.(error);
@@ -161,6 +187,7 @@ export class BinlogStream {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#watch);
     if (this.#closed) return;
     this.#closed = true;
     // A dump never ends by itself: the connection is closed under it.
