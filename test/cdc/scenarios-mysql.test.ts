@@ -22,10 +22,7 @@
  *    views that read them either still equal MariaDB or stop with `source_schema_changed` — they
  *    never go on silently with NULLs;
  * h. MariaDB killed while the snapshot is read: the capture retries by itself, the snapshot
- *    starts over (by design), and the views converge.
- *
- * Known limits, not tested as failures: an interrupted MySQL snapshot starts over (no resume), and
- * a large MySQL transaction is one log record (no parts).
+ *    continues after its last chunk, and the views converge.
  *
  * SLUICE_SCENARIO_SEED replays the writers' choices.
  */
@@ -647,7 +644,7 @@ test('g: columns widened mid-stream (varchar(20) to varchar(60), decimal(10,2) t
 
 // ── h. MariaDB killed while the snapshot is read ───────────────────────────────────────────
 
-test('h: MariaDB killed (SIGKILL) while the snapshot is read: the capture retries by itself, the snapshot starts over and the views converge', { timeout: 240_000 }, scenario(async (t: TestContext) => {
+test('h: MariaDB killed (SIGKILL) while the snapshot is read: the capture retries by itself, the snapshot continues after its last chunk and the views converge', { timeout: 240_000 }, scenario(async (t: TestContext) => {
   const database = 'restart_in_snapshot';
   const source = 'h';
   const count = 400_000;
