@@ -96,8 +96,10 @@ export class MysqlCapture {
     return this.#stats;
   }
 
-  /** Resolves once everything the server had written to its binlog at the call is in the log. */
+  /** Resolves once everything the server had written to its binlog at the call is in the log, and the snapshot is over. */
   async caughtUp(timeoutMs = 120_000): Promise<void> {
+    // A snapshot takes as long as the tables take: the time limit counts from its end.
+    while (this.#stats.phase !== 'streaming') await new Promise((resolve) => setTimeout(resolve, 20));
     // Resolved by the stream once it has read past the target and written what it read.
     const target = await this.#serverPosition();
     let timer: NodeJS.Timeout | undefined;
@@ -609,8 +611,9 @@ export class MysqlCapture {
     if (signal.aborted) abort(); // aborted while the stream was starting
     const poll = setInterval(() => {
       if (failure) ended(failure);
-      // Waiters whose target was passed while records were still being written.
-      if (!flushing && queued.length === 0 && !held) {
+      // Waiters whose target was passed while records were still being written (and, during a
+      // watermark snapshot, once it is over: before, the log holds only part of the tables).
+      if (!flushing && queued.length === 0 && !held && !this.#driver) {
         for (const waiter of this.#waiters) {
           if (this.#received && compare(this.#received, waiter.target) >= 0) {
             this.#waiters.delete(waiter);
