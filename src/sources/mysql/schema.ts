@@ -29,7 +29,7 @@
  */
 
 import mysql from 'mysql2/promise';
-import { DefiniteError, type Value } from '../../core/index.ts';
+import { Decimal, DefiniteError, type Value } from '../../core/index.ts';
 import { inputValue, type SqlType } from '../../sql/index.ts';
 import { TYPE, type BinlogColumn, type RawValue, type TableMap } from './binlog.ts';
 
@@ -138,6 +138,24 @@ export function mapMysqlColumn(column: InformationSchemaColumn): MysqlColumn {
   return { name: column.name, type: mapped, key: column.key, native: column.columnType };
 }
 
+/**
+ * `-12.50` as a Decimal without parsing it as free text, when it has exactly the type's scale and
+ * fits its precision (as a value from a column of that type does); otherwise undefined.
+ */
+function decimalOfScale(text: string, type: SqlType): Decimal | undefined {
+  const [precision, scale = 0] = type.modifiers;
+  if (precision === undefined) return undefined;
+  const dot = text.indexOf('.');
+  if ((dot < 0 ? 0 : text.length - dot - 1) !== scale) return undefined;
+  const negative = text.charCodeAt(0) === 45; // -
+  const whole = (dot < 0 ? text.length : dot) - (negative ? 1 : 0);
+  if (whole < 1 || whole > Math.max(1, precision - scale)) return undefined;
+  if (precision === scale && text[negative ? 1 : 0] !== '0') return undefined; // decimal(2,2): below 1
+  const digits = dot < 0 ? text : text.slice(0, dot) + text.slice(dot + 1);
+  if (!/^-?\d+$/.test(digits)) return undefined;
+  return new Decimal(BigInt(digits), scale);
+}
+
 /** Integer kinds' ranges, where a number in them is the Sluice value itself (canonicalInteger). */
 const FAST_INTEGER_RANGES: Partial<Record<SqlType['kind'], [number, number]>> = { smallint: [-32768, 32767], integer: [-2147483648, 2147483647], bigint: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER] };
 
@@ -148,9 +166,13 @@ export function mysqlValue(raw: RawValue, column: MysqlColumn, where: string): V
   if (typeof raw === 'number') {
     const kind = column.type.kind;
     const range = FAST_INTEGER_RANGES[kind];
-    if (range && Number.isSafeInteger(raw) && raw >= range[0] && raw <= range[1]) return raw;
-    if (kind === 'double') return raw;
-    if (kind === 'real') return Math.fround(raw);
+    if (range && Number.isSafeInteger(raw) && raw >= range[0] && raw <= range[1]) return raw === 0 ? 0 : raw;
+    if (kind === 'double') return raw === 0 ? 0 : raw; // -0 reads 0, as its printed form does
+    if (kind === 'real') return raw === 0 ? 0 : Math.fround(raw);
+  } else if (typeof raw === 'string' && column.type.kind === 'numeric') {
+    // A DECIMAL from the binlog has its column's scale already: its digits are the mantissa.
+    const fast = decimalOfScale(raw, column.type);
+    if (fast) return fast;
   }
   try {
     if (raw instanceof Uint8Array) {
