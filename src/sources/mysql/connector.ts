@@ -139,7 +139,11 @@ export class MysqlCapture {
       // GTID event, which must be the same transaction (not a reset binlog, not another server).
       const gtid = typeof last.position.gtid === 'string' && last.position.gtid !== '' ? last.position.gtid : undefined;
       if (gtid && typeof last.position.begin === 'number') await this.#stream({ file: this.#logged.file, position: last.position.begin }, signal, gtid);
-      else await this.#stream(this.#logged, signal);
+      else {
+        // A consistent snapshot's end names the server's GTID state at its position (MariaDB).
+        if (typeof last.position.gtidState === 'string') await this.#checkGtidState(this.#logged, last.position.gtidState);
+        await this.#stream(this.#logged, signal);
+      }
       return;
     }
     const resume = last ? await this.#resumePoint(positionOf(last)) : undefined;
@@ -209,7 +213,7 @@ export class MysqlCapture {
       if (header.kind === SNAPSHOT_START) {
         // A log written before chunks named their keys: the snapshot starts over.
         if (position.mode === undefined && rows.size > 0 && done.size === 0 && !table) return undefined;
-        return { mode: position.mode === 'watermark' ? 'watermark' : 'consistent', start: positionOf(header), at, done, rows, ...(table ? { table, after } : {}) };
+        return { mode: position.mode === 'watermark' ? 'watermark' : 'consistent', start: positionOf(header), at, done, rows, ...(typeof position.gtidState === 'string' ? { gtidState: position.gtidState } : {}), ...(table ? { table, after } : {}) };
       }
     }
     return undefined;
@@ -222,6 +226,29 @@ export class MysqlCapture {
     this.#stats.phase = 'snapshot';
     this.#stats.since = Date.now();
     return progress;
+  }
+
+  /** MariaDB's GTID state at a binlog position (BINLOG_GTID_POS); undefined where there is none (MySQL). */
+  async #gtidState(connection: mysql.Connection, at: BinlogPosition): Promise<string | undefined> {
+    try {
+      const [[row]] = (await connection.query(`SELECT BINLOG_GTID_POS(?, ?) AS state`, [at.file, at.position])) as unknown as [Array<{ state: string | null }>];
+      return row?.state === null || row?.state === undefined ? undefined : String(row.state);
+    } catch (error) {
+      if ((error as { errno?: number }).errno === 1305) return undefined; // no such function: MySQL
+      throw error;
+    }
+  }
+
+  /** The binlog at `at` must still have the GTID state it had when the log was written there. */
+  async #checkGtidState(at: BinlogPosition, recorded: string): Promise<void> {
+    const connection = await mysql.createConnection({ uri: this.#config.url });
+    try {
+      const state = await this.#gtidState(connection, at).catch(() => undefined);
+      if (state === recorded) return;
+      throw new DefiniteError('mysql_binlog_mismatch', `source ${this.#config.name}: the binlog at ${at.file}:${at.position} stands at GTID state ${state === undefined ? '(none: the position is not in the binlog)' : `"${state}"`}, but this log was captured there at "${recorded}": the server's binlog was reset, or it is another server`, `point the source back at the original server, or take a new snapshot: run sluice up (or run) with --resnapshot ${this.#config.name} once`);
+    } finally {
+      await connection.end().catch(() => {});
+    }
   }
 
   /** Opens a connection for reading tables: values as text, in UTC. */
@@ -254,7 +281,8 @@ export class MysqlCapture {
         const position = value('binlog_snapshot_position');
         if (!file || !position) throw new DefiniteError('mysql_snapshot_mode', `source ${this.#config.name}: the server gives no binlog position for a consistent snapshot (binlog_snapshot_file is MariaDB's)`, "use snapshot = 'watermark' (or leave snapshot out: 'auto' chooses it on MySQL)");
         start = { file, position: Number(position) };
-        await this.#topic.append([{ kind: SNAPSHOT_START, position: { file: start.file, pos: start.position, mode: 'consistent' }, tables: [], changes: [] }]);
+        const gtidState = await this.#gtidState(connection, start);
+        await this.#topic.append([{ kind: SNAPSHOT_START, position: { file: start.file, pos: start.position, mode: 'consistent', ...(gtidState !== undefined ? { gtidState } : {}) }, tables: [], changes: [] }]);
         this.#resnapshot = false;
       }
       const progress = this.#progress('consistent', resume);
@@ -312,7 +340,8 @@ export class MysqlCapture {
       }
       await connection.query('COMMIT');
       progress.endedAt = Date.now();
-      await this.#topic.append([{ kind: SNAPSHOT_END, position: { file: start.file, pos: start.position }, tables: [], changes: [] }]);
+      const gtidState = resume?.gtidState ?? (await this.#gtidState(connection, start));
+      await this.#topic.append([{ kind: SNAPSHOT_END, position: { file: start.file, pos: start.position, ...(gtidState !== undefined ? { gtidState } : {}) }, tables: [], changes: [] }]);
       return start;
     } finally {
       await connection.end().catch(() => {});
@@ -381,6 +410,10 @@ export class MysqlCapture {
     /** The transaction being read: its changes so far, written as parts every SPILL_CHANGES. */
     let open: { gtid: string; begin?: number; changes: Pending[]; parts: Part[]; time: number } | undefined;
     let expected = expectGtid;
+    /** The GTID of a statement outside a transaction (DDL), for the TRUNCATE record it may make. */
+    let standalone: { gtid: string; begin: number } | undefined;
+    /** The last transaction committed (captured or not): records without one of their own name it. */
+    let lastSeen: { gtid: string; begin: number; end: BinlogPosition } | undefined;
     type Queued = { record: SourceRecord; part?: Part; parts?: Part[] };
     const queued: Queued[] = [];
     let queuedChanges = 0;
@@ -452,6 +485,7 @@ export class MysqlCapture {
     };
     const commit = (next: BinlogPosition) => {
       if (!open) return;
+      if (open.gtid !== '' && open.begin !== undefined) lastSeen = { gtid: open.gtid, begin: open.begin, end: next };
       // Sent again after a restart (parts it spilled again are named by no commit: never applied).
       if (this.#logged && compare(next, this.#logged) <= 0) {
         open = undefined;
@@ -523,6 +557,7 @@ export class MysqlCapture {
             }
             // Where the transaction starts (its GTID event): a resume reads it again to check it.
             open = { gtid: event.gtid, begin: next.position - event.header.size, changes: [], parts: [], time: event.header.timestamp * 1000 };
+            standalone = event.standalone ? { gtid: event.gtid, begin: open.begin! } : undefined;
             if (event.standalone) open = undefined;
             break;
           case 'query': {
@@ -535,7 +570,7 @@ export class MysqlCapture {
               if (truncated) {
                 const name = truncated[2] ? `${truncated[1]}.${truncated[2]}` : `${event.schema}.${truncated[1]}`;
                 if (this.#schemas.has(name)) {
-                  open = { gtid: '', changes: [{ table: name, columns: this.#schemas.get(name)!, change: { op: TRUNCATE, row: [] } }], parts: [], time: event.header.timestamp * 1000 };
+                  open = { gtid: standalone?.gtid ?? '', ...(standalone ? { begin: standalone.begin } : {}), changes: [{ table: name, columns: this.#schemas.get(name)!, change: { op: TRUNCATE, row: [] } }], parts: [], time: event.header.timestamp * 1000 };
                   commit(next);
                 }
               } else describeAgain();
@@ -593,7 +628,9 @@ export class MysqlCapture {
     let chunks: Promise<void> | undefined;
     if (driver) {
       driver.finish = () => {
-        enqueue({ record: { kind: SNAPSHOT_END, position: { file: this.#logged!.file, pos: this.#logged!.position }, tables: [], changes: [] } });
+        // Named by the last transaction before it, which a resume from here checks.
+        const named = lastSeen && compare(lastSeen.end, this.#logged!) === 0 ? { gtid: lastSeen.gtid, begin: lastSeen.begin } : {};
+        enqueue({ record: { kind: SNAPSHOT_END, position: { file: this.#logged!.file, pos: this.#logged!.position, ...named }, tables: [], changes: [] } });
         this.#driver = undefined;
         driver.progress.endedAt = Date.now();
         this.#stats.phase = 'streaming';
@@ -648,6 +685,8 @@ interface SnapshotResume {
   /** The snapshot's start record's position, and the last record's (a watermark snapshot streams on from it). */
   start: BinlogPosition;
   at: BinlogPosition;
+  /** The server's GTID state at a consistent snapshot's position (MariaDB). */
+  gtidState?: string;
   /** Tables read whole; rows read per table. */
   done: Set<string>;
   rows: Map<string, number>;
