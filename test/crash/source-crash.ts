@@ -117,7 +117,11 @@ export function sourceOffset(token: string): number {
 
 export interface Stats {
   kills: { snapshot: number; startup: number; load: number };
-  /** Snapshot kills that found the snapshot unfinished (the source had no position yet). */
+  /**
+   * Snapshot kills that found the snapshot unfinished: the source was reading it (state
+   * 'snapshot'), or was not streaming yet and had no position (a watermark snapshot has one as
+   * soon as it writes a transaction).
+   */
   inSnapshot: number;
   checks: number;
   balanceReads: number;
@@ -187,9 +191,9 @@ export async function killCycles(options: KillCycles): Promise<Sluice> {
       if (snapshotKill) {
         await sleep(snapshotDelay);
         if (!sluice.alive) assert.fail(`${when}: sluice up exited by itself during the snapshot (exit ${sluice.exitCode}): ${sluice.stderr.trim().slice(-2000)}`);
-        // A source with no position yet has not finished its snapshot.
-        const sources = (await live(sluice, when, () => getJson(`${sluice!.url}/v1/status`))).sources as Array<{ position: string }>;
-        if (sources[0]?.position === '') stats.inSnapshot++;
+        // A source reading its snapshot, or not streaming yet with no position, has not finished it.
+        const sources = (await live(sluice, when, () => getJson(`${sluice!.url}/v1/status`))).sources as Array<{ position: string; state?: string }>;
+        if (sources[0]?.state === 'snapshot' || (sources[0]?.position === '' && sources[0]?.state !== 'streaming')) stats.inSnapshot++;
         sluice.kill();
         await sluice.exited;
         stats.kills.snapshot++;
