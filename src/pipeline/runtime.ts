@@ -801,7 +801,7 @@ export class PipelineRuntime implements PipelineHandle {
       const after = new Map(described.columns);
       const change: SchemaChange = {
         table: table.name,
-        position: String(record.position.lsn ?? ''),
+        position: record.position.lsn !== undefined || record.position.file !== undefined ? sourcePosition(record.position) : '',
         added: [...after.keys()].filter((c) => !before.has(c)),
         dropped: [...before.keys()].filter((c) => !after.has(c)),
         retyped: [...after.keys()].filter((c) => before.has(c) && before.get(c) !== after.get(c)),

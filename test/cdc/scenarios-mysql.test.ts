@@ -587,6 +587,7 @@ test('f: MODIFY a column to another type mid-stream under a writer: views that d
     for (const view of [...exact, { name: 'legacy' }]) assert.equal(failure(view.name), undefined, `view ${view.name} does not use the retyped column`);
     assert.equal(failure('heavy')?.code, 'source_schema_changed', `view heavy compares the retyped column with a number: ${JSON.stringify(failure('heavy'))}`);
     assert.deepEqual(status!.schemaChanges.map((c) => [c.added, c.dropped, c.retyped, c.stoppedViews]), [[[], [], ['weight'], ['heavy']]]);
+    assert.match(status!.schemaChanges[0]!.position, /^[\w.-]+:\d+/, 'the change names the binlog position where it took effect');
   } finally {
     await writer.stop();
     await runtime.close();
