@@ -74,8 +74,16 @@ test('options are checked, defaulted, and secrets resolved without ever being sh
       assert.doesNotMatch(`${error.message} ${error.hint}`, /s3cr3t/);
       return true;
     });
-  refused(() => mysqlConfig('shop', 'mysql://h/shop', new Map([['tables', 'orders'], ['slot', 'x']])), /FROM MYSQL has no option "slot".*its options are tables and server_id/);
+  refused(() => mysqlConfig('shop', 'mysql://h/shop', new Map([['tables', 'orders'], ['slot', 'x']])), /FROM MYSQL has no option "slot".*its options are tables, server_id, snapshot, watermark_table and chunk_rows/);
   refused(() => config('mysql://h/shop', 'orders', { server_id: '0' }), /server_id "0" is not a whole number from 1 to 4294967295/);
+  refused(() => config('mysql://h/shop', 'orders', { snapshot: 'sometimes' }), /snapshot "sometimes" is not a snapshot mode.*'auto'.*'consistent'.*'watermark'/);
+  refused(() => config('mysql://h/shop', 'orders', { chunk_rows: '0' }), /chunk_rows "0" is not a whole number of rows above 0/);
+  refused(() => config('mysql://h/shop', 'orders', { watermark_table: 'a.b.c' }), /watermark_table "a.b.c" is not a table name/);
+  refused(() => config('mysql://h/shop', 'orders', { watermark_table: 'orders' }), /the watermark table shop.orders is also a captured table/);
+  const defaults = config('mysql://h/shop', 'orders', {});
+  assert.deepEqual([defaults.snapshot, defaults.watermarkTable, defaults.chunkRows], ['auto', { schema: 'shop', name: 'sluice_watermark' }, 10_000]);
+  const chosen = config('mysql://h/shop', 'orders', { snapshot: 'WATERMARK', watermark_table: 'ops.marks', chunk_rows: '500' });
+  assert.deepEqual([chosen.snapshot, chosen.watermarkTable, chosen.chunkRows], ['watermark', { schema: 'ops', name: 'marks' }, 500]);
   refused(() => config('mysql://h/shop', 'orders', { server_id: '4294967296' }), /server_id "4294967296" is not a whole number/);
   refused(() => config('mysql://h/shop', 'orders', { server_id: '12.5' }), /server_id "12.5" is not a whole number.*leave server_id out/);
   refused(() => config('mysql://h/shop', 'orders', { server_id: 'abc' }), /server_id "abc"/);
