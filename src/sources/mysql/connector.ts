@@ -302,38 +302,27 @@ export class MysqlCapture {
           await this.#topic.append([{ kind: SNAPSHOT_ROWS, position: { file: start.file, pos: start.position, table: name, done, ...(last ? { after: last } : {}), ...(complete ? { complete } : {}) }, tables: [described], changes: chunk.map((row) => ({ table: 0, op: UPSERT, row })) }]);
           chunk = [];
         };
-        // Rows stream from the server; chunks of chunkRows become records.
-        const raw = (connection as unknown as { connection: RowStreamConnection }).connection;
-        const [where, values] = keysetWhere(keys, resumed);
-        const rows = raw.query(`SELECT * FROM ${quoteTable(table)}${where} ORDER BY ${keys.map((k) => quoteName(k.name)).join(', ')}`, values).stream();
-        // A streaming query's connection failing reaches the connection, not the stream: end the
-        // stream with it, or the loop below would wait forever (a server killed mid-snapshot).
-        const onError = (error: Error) => rows.destroy(error);
-        const onEnd = () => rows.destroy(new TransientError('mysql_connection', `source ${this.#config.name}: the snapshot connection ended`, 'Sluice reconnects and continues the snapshot'));
-        raw.on('error', onError);
-        raw.on('end', onEnd);
-        signal.addEventListener('abort', onEnd, { once: true });
-        try {
-          let lastRow: Record<string, unknown> | undefined;
-          for await (const values of rows) {
-            if (signal.aborted) return start;
-            chunk.push(columns.map((column) => mysqlValue(snapshotValue(values[column.name], column), column, name)));
-            lastRow = values;
-            done++;
-            progress.rows++;
-            if (chunk.length >= this.#config.chunkRows) {
-              last = keyValues(keys, values);
-              await flush(false);
-            }
-          }
-          if (lastRow) last = keyValues(keys, lastRow);
-        } catch (error) {
+        // Chunks of chunkRows by key, in the snapshot's transaction; the next is asked for while
+        // this one is converted and written.
+        const order = keys.map((k) => quoteName(k.name)).join(', ');
+        const select = (after: KeyValue[] | undefined) => {
+          const [where, values] = keysetWhere(keys, after);
+          const query = connection.query(`SELECT * FROM ${quoteTable(table)}${where} ORDER BY ${order} LIMIT ${this.#config.chunkRows}`, values) as unknown as Promise<[Array<Record<string, unknown>>]>;
+          query.catch(() => {}); // awaited below, or abandoned when the capture stops
+          return query;
+        };
+        let pending = select(resumed);
+        while (true) {
+          const [rows] = await pending;
           if (signal.aborted) return start;
-          throw error;
-        } finally {
-          raw.off('error', onError);
-          raw.off('end', onEnd);
-          signal.removeEventListener('abort', onEnd);
+          const complete = rows.length < this.#config.chunkRows;
+          if (rows.length > 0) last = keyValues(keys, rows.at(-1)!);
+          if (!complete) pending = select(last);
+          chunk = rows.map((values) => columns.map((column) => mysqlValue(snapshotValue(values[column.name], column), column, name)));
+          done += rows.length;
+          progress.rows += rows.length;
+          if (complete) break;
+          await flush(false);
         }
         await flush(true);
         progress.tablesDone++;
@@ -776,12 +765,6 @@ function quoteTable(table: { schema: string; name: string }): string {
 function text(value: RawValue | undefined): string | undefined {
   if (value === null || value === undefined) return undefined;
   return typeof value === 'string' ? value : value instanceof Uint8Array ? Buffer.from(value).toString('utf8') : String(value);
-}
-
-interface RowStreamConnection {
-  query(sql: string, values?: unknown[]): { stream(): AsyncIterable<Record<string, unknown>> & { destroy(error?: Error): void } };
-  on(event: 'error' | 'end', listener: (error: Error) => void): void;
-  off(event: 'error' | 'end', listener: (error: Error) => void): void;
 }
 
 /** A value as mysql2 returns it from a SELECT, in the binlog's terms (mysqlValue reads both). */
