@@ -12,7 +12,7 @@
  *   TINY/SHORT/INT24/LONG       number (unsigned when the column is)
  *   LONGLONG                    bigint (unsigned when the column is)
  *   FLOAT/DOUBLE                number
- *   NEWDECIMAL                  string, exact ("-12.50")
+ *   NEWDECIMAL                  Decimal, exact, of the column's scale (prints "-12.50")
  *   DATE, DATETIME(2), TIME(2)  string as MySQL prints it ("2024-02-29 13:05:09.120000")
  *   TIMESTAMP(2)                string in UTC with its offset ("2024-02-29 13:05:09.12+00")
  *   YEAR                        number
@@ -27,7 +27,7 @@
  */
 
 import zlib from 'node:zlib';
-import { DefiniteError } from '../../core/index.ts';
+import { Decimal, DefiniteError } from '../../core/index.ts';
 import { decodeMysqlJson } from './json-binary.ts';
 import { decimalSize, decodeDecimal } from './decimal.ts';
 
@@ -127,7 +127,8 @@ export interface TableMap {
   columns: BinlogColumn[];
 }
 
-export type RawValue = null | number | bigint | string | Uint8Array;
+/** A column's value as the binlog has it (DECIMAL exact, with its column's scale). */
+export type RawValue = null | number | bigint | string | Uint8Array | Decimal;
 export type RawRow = RawValue[];
 
 export type BinlogEvent =
@@ -577,7 +578,7 @@ function readTime2(reader: Reader, digits: number): string {
 }
 
 /** MySQL's binary DECIMAL(precision, scale) (decimal.ts). */
-function readDecimal(reader: Reader, precision: number, scale: number): string {
+function readDecimal(reader: Reader, precision: number, scale: number): Decimal {
   const at = reader.position;
   return decodeDecimal(reader.bytes(decimalSize(precision, scale)), precision, scale, (what) => reader.corrupt(what, at));
 }

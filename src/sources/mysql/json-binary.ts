@@ -369,7 +369,7 @@ function decimal(data: Uint8Array, at: number): string {
   if (precision > 65 || scale > 30 || scale > precision) throw corrupt(`a decimal of precision ${precision} and scale ${scale}`, at);
   const size = decimalSize(precision, scale);
   if (data.length - 2 !== size) throw corrupt(`a decimal(${precision},${scale}) of ${data.length - 2} bytes (it takes ${size})`, at);
-  return decodeDecimal(data.subarray(2), precision, scale, (what) => corrupt(what, at));
+  return decodeDecimal(data.subarray(2), precision, scale, (what) => corrupt(what, at)).toString();
 }
 
 /**

@@ -29,7 +29,7 @@
  */
 
 import mysql from 'mysql2/promise';
-import { Decimal, DefiniteError, type Value } from '../../core/index.ts';
+import { canonicalInteger, Decimal, DefiniteError, type Value } from '../../core/index.ts';
 import { inputValue, type SqlType } from '../../sql/index.ts';
 import { TYPE, type BinlogColumn, type RawValue, type TableMap } from './binlog.ts';
 
@@ -138,6 +138,18 @@ export function mapMysqlColumn(column: InformationSchemaColumn): MysqlColumn {
   return { name: column.name, type: mapped, key: column.key, native: column.columnType };
 }
 
+/** A decimal of the type's scale whose digits fit its precision. */
+function fits(value: Decimal, type: SqlType): boolean {
+  const [precision, scale = 0] = type.modifiers;
+  if (precision === undefined || value.scale !== scale) return false;
+  const bound = (BOUNDS[precision] ??= 10n ** BigInt(precision));
+  return value.mantissa < bound && value.mantissa > -bound;
+}
+
+const BOUNDS: bigint[] = [];
+
+const BIG_INTEGER_RANGES: Partial<Record<SqlType['kind'], [bigint, bigint]>> = { smallint: [-32768n, 32767n], integer: [-2147483648n, 2147483647n], bigint: [-(2n ** 63n), 2n ** 63n - 1n] };
+
 /**
  * `-12.50` as a Decimal without parsing it as free text, when it has exactly the type's scale and
  * fits its precision (as a value from a column of that type does); otherwise undefined.
@@ -169,6 +181,13 @@ export function mysqlValue(raw: RawValue, column: MysqlColumn, where: string): V
     if (range && Number.isSafeInteger(raw) && raw >= range[0] && raw <= range[1]) return raw === 0 ? 0 : raw;
     if (kind === 'double') return raw === 0 ? 0 : raw; // -0 reads 0, as its printed form does
     if (kind === 'real') return raw === 0 ? 0 : Math.fround(raw);
+  } else if (typeof raw === 'bigint') {
+    const range = BIG_INTEGER_RANGES[column.type.kind];
+    if (range && raw >= range[0] && raw <= range[1]) return canonicalInteger(raw);
+  } else if (raw instanceof Decimal) {
+    // From the binlog, with its column's scale: itself, when the Sluice column has that scale and room.
+    if (column.type.kind === 'numeric' && fits(raw, column.type)) return raw;
+    return mysqlValue(raw.toString(), column, where);
   } else if (typeof raw === 'string' && column.type.kind === 'numeric') {
     // A DECIMAL from the binlog has its column's scale already: its digits are the mantissa.
     const fast = decimalOfScale(raw, column.type);
