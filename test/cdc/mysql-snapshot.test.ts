@@ -769,3 +769,43 @@ ${Object.entries(views).map(([name, sql]) => `CREATE VIEW ${name} AS ${sql};`).j
     await log.close();
   }
 }));
+
+// ── 7. A large transaction inside a watermark snapshot ─────────────────────────────────────
+
+test('7: a 30,000-row transaction committed during a watermark snapshot is written in parts inside it, and the pipeline applies it whole with the snapshot', { timeout: 90_000 }, scenario(async (t: TestContext) => {
+  const database = 'wm_large';
+  const source = 'big';
+  await server.createDatabase(database);
+  await createItems(database, 'items', 20_000);
+  await server.query(WATERMARK_TABLE(database));
+  const data = path.join(folder, '7');
+  const view = `SELECT count(*) AS n, sum(val) AS total FROM ${source}.items`;
+  const text = `CREATE SOURCE ${source} FROM MYSQL '${server.url(database)}' WITH (tables = 'items', snapshot = 'watermark', chunk_rows = '200', server_id = '807');
+CREATE VIEW totals AS ${view};`;
+  const runtime = await PipelineRuntime.open({ text, file: 'big.sql', data });
+  runtime.start();
+  try {
+    await waitFor('the snapshot to start', () => (runtime.status().sources[0]?.snapshot?.rows ?? 0) > 0, 30_000, 2);
+    // One transaction of 30,000 inserts and 5,000 updates while the chunks are read.
+    const items = `\`${database}\`.items`;
+    await server.query(`BEGIN; INSERT INTO ${items} SELECT seq + 1000000, seq % 20, 1, 'big' FROM \`${database}\`.seq_1_to_30000; UPDATE ${items} SET val = val + 1 WHERE id <= 10000; COMMIT`);
+    const want = normalize(await server.query(view.replaceAll(`${source}.`, `\`${database}\`.`)));
+    await waitFor('the view to equal MariaDB', () => JSON.stringify(normalize(runtime.readView('totals').rows)) === JSON.stringify(want) || runtime.status().sources[0]?.state === 'failed', 60_000);
+    assert.deepEqual(normalize(runtime.readView('totals').rows), want, `source ${JSON.stringify(runtime.status().sources)}`);
+  } finally {
+    await runtime.close();
+  }
+  const log = await FileLog.open(path.join(data, 'log'));
+  try {
+    const records = await logRecords(log, `source.${source}`);
+    const start = records.findIndex((r) => r.kind === SNAPSHOT_START);
+    const end = records.findIndex((r) => r.kind === SNAPSHOT_END);
+    const large = records.findIndex((r) => r.kind === TRANSACTION && transactionParts(r).length > 0);
+    assert.ok(start < large && large < end, `the large transaction (at ${large}) lies inside the snapshot (${start}…${end}): the set-up needs it there`);
+    const parts = transactionParts(records[large]!);
+    assert.ok(parts.every((offset) => offset > start && offset < large && records[offset]!.kind === TRANSACTION_PART), 'its parts are inside the snapshot too');
+    t.diagnostic(`snapshot records ${start}…${end}; the transaction at ${large} in ${parts.length} parts`);
+  } finally {
+    await log.close();
+  }
+}));
