@@ -809,3 +809,42 @@ CREATE VIEW totals AS ${view};`;
     await log.close();
   }
 }));
+
+// ── 8. A schema change during a watermark snapshot ─────────────────────────────────────────
+
+test('8: ADD COLUMN during a watermark snapshot: chunks before and after it describe their own columns, and the views stay exact', { timeout: 90_000 }, scenario(async (t: TestContext) => {
+  const database = 'wm_ddl';
+  const source = 'ddl';
+  await server.createDatabase(database);
+  await createItems(database, 'items', 20_000);
+  await server.query(WATERMARK_TABLE(database));
+  const data = path.join(folder, '8');
+  const view = `SELECT count(*) AS n, sum(val) AS total FROM ${source}.items`;
+  const text = `CREATE SOURCE ${source} FROM MYSQL '${server.url(database)}' WITH (tables = 'items', snapshot = 'watermark', chunk_rows = '200', server_id = '808');
+CREATE VIEW totals AS ${view};`;
+  const runtime = await PipelineRuntime.open({ text, file: 'ddl.sql', data });
+  runtime.start();
+  const items = `\`${database}\`.items`;
+  try {
+    await waitFor('the snapshot to start', () => (runtime.status().sources[0]?.snapshot?.rows ?? 0) > 0, 30_000, 2);
+    await server.query(`ALTER TABLE ${items} ADD COLUMN extra int`);
+    await server.query(`UPDATE ${items} SET val = val + 1, extra = 7 WHERE id % 3 = 0`);
+    const want = normalize(await server.query(view.replaceAll(`${source}.`, `\`${database}\`.`)));
+    await waitFor('the view to equal MariaDB', () => JSON.stringify(normalize(runtime.readView('totals').rows)) === JSON.stringify(want) || runtime.status().sources[0]?.state === 'failed', 60_000);
+    assert.deepEqual(normalize(runtime.readView('totals').rows), want, `source ${JSON.stringify(runtime.status().sources)}`);
+    assert.equal(runtime.status().views.find((v) => v.name === 'totals')?.failure, undefined, 'the view does not read the new column: it runs on');
+  } finally {
+    await runtime.close();
+  }
+  const log = await FileLog.open(path.join(data, 'log'));
+  try {
+    const records = await logRecords(log, `source.${source}`);
+    const chunks = records.filter((r) => r.kind === SNAPSHOT_ROWS);
+    const widths = chunks.map((r) => r.tables[0]!.columns.length);
+    assert.ok(widths[0] === 4 && widths.at(-1) === 5, `the first chunk has the old columns, the last the new one: ${widths.join(',')}`);
+    for (const chunk of chunks) for (const change of chunk.changes) assert.equal(change.row.length, chunk.tables[0]!.columns.length, 'each chunk row has the columns its record describes');
+    t.diagnostic(`chunk widths ${widths.join(',')}`);
+  } finally {
+    await log.close();
+  }
+}));

@@ -366,12 +366,14 @@ export class MysqlCapture {
           const id = randomUUID();
           let resolve!: () => void;
           const emitted = new Promise<void>((r) => (resolve = r));
-          const window: ChunkWindow = { table: name, low: `${id}:low`, high: `${id}:high`, phase: 'waiting', changed: new Set(), rows: [], done, complete: false, resolve };
+          const window: ChunkWindow = { table: name, low: `${id}:low`, high: `${id}:high`, phase: 'waiting', changed: new Set(), rows: [], columns, done, complete: false, resolve };
           driver.window = window;
           await mark(window.low);
           const [where, values] = keysetWhere(keys, after);
           const [rows] = (await connection.query(`SELECT * FROM ${quoteTable(table)}${where} ORDER BY ${order} LIMIT ${this.#config.chunkRows}`, values)) as unknown as [Array<Record<string, unknown>>];
-          window.rows = rows.map((values) => columns.map((column) => mysqlValue(snapshotValue(values[column.name], column), column, name)));
+          // The columns as described now (a DDL meanwhile has them described again): the rows are read, and later described, with these.
+          const columnsNow = (window.columns = this.#schemas.get(name)!);
+          window.rows = rows.map((values) => columnsNow.map((column) => mysqlValue(snapshotValue(values[column.name], column), column, name)));
           window.done = done += rows.length;
           window.complete = rows.length < this.#config.chunkRows;
           if (rows.length > 0) window.after = after = keyValues(keys, rows.at(-1)!);
@@ -492,10 +494,10 @@ export class MysqlCapture {
       // The high watermark committed: the chunk's rows the binlog did not change go in here.
       const window = driver?.window;
       if (window?.phase === 'closing') {
-        const columns = this.#schemas.get(window.table)!;
+        const columns = window.columns;
         const rows = window.rows.filter((row) => !window.changed.has(keyOf(columns, row)));
         const at = { file: next.file, pos: next.position, table: window.table, done: window.done, ...(window.after ? { after: window.after } : {}), ...(window.complete ? { complete: true } : {}) };
-        enqueue({ record: { kind: SNAPSHOT_ROWS, position: at, tables: [this.#sourceTable(window.table)], changes: rows.map((row) => ({ table: 0, op: UPSERT, row })) } });
+        enqueue({ record: { kind: SNAPSHOT_ROWS, position: at, tables: [sourceTable(window.table, columns)], changes: rows.map((row) => ({ table: 0, op: UPSERT, row })) } });
         driver!.window = undefined;
         window.resolve();
       }
@@ -696,6 +698,8 @@ interface ChunkWindow {
   /** Keys the binlog changed while the window was open. */
   changed: Set<string>;
   rows: Row[];
+  /** The columns the rows were read with. */
+  columns: MysqlColumn[];
   done: number;
   after?: KeyValue[];
   complete: boolean;
