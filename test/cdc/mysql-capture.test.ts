@@ -15,6 +15,7 @@ import { MysqlCapture } from '../../src/sources/mysql/connector.ts';
 import { decodeSourceRecord, DELETE, SNAPSHOT_END, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, transactionParts, TRUNCATE, type SourceRecord } from '../../src/sources/records.ts';
 import { outputValue, resolveType } from '../../src/sql/index.ts';
 import { startMariadb, type MariadbServer } from '../services/mariadb.ts';
+import { sourceTopicRecords as logRecords } from './scenario-helpers.ts';
 
 let server: MariadbServer;
 let folder: string;
@@ -57,17 +58,6 @@ function apply(records: SourceRecord[]): Map<string, Map<string, string>> {
     }
   }
   return tables;
-}
-
-async function logRecords(log: FileLog, topic: string): Promise<SourceRecord[]> {
-  const out: SourceRecord[] = [];
-  const [end] = await log.endOffsets(topic);
-  for (let offset = 0; offset < end!; ) {
-    const { records } = await log.read(topic, 0, offset);
-    for (const r of records) out.push(decodeSourceRecord(r.value!, `${topic}@${r.offset}`));
-    offset = records.at(-1)!.offset + 1;
-  }
-  return out;
 }
 
 async function mariadbTables(): Promise<Map<string, Map<string, string>>> {

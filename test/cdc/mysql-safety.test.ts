@@ -28,7 +28,7 @@ import { mysqlConfig } from '../../src/sources/mysql/config.ts';
 import { MysqlCapture } from '../../src/sources/mysql/connector.ts';
 import { decodeSourceRecord, DELETE, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START, TRANSACTION, TRANSACTION_PART, transactionParts, TRUNCATE, type SourceRecord } from '../../src/sources/records.ts';
 import { startMariadb, type MariadbServer } from '../services/mariadb.ts';
-import { describeDiff, scenario, sourceStatus, waitFor } from './scenario-helpers.ts';
+import { describeDiff, scenario, sourceStatus, waitFor, sourceTopicRecords as topicRecords } from './scenario-helpers.ts';
 
 let server: MariadbServer;
 let folder: string;
@@ -48,18 +48,6 @@ after(async () => {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 // ── Helpers ─────────────────────────────────────────────────────────────────────────────────
-
-/** Every record of a topic, in order (records[i] is the one at offset i). */
-async function topicRecords(log: FileLog, topic: string): Promise<SourceRecord[]> {
-  const out: SourceRecord[] = [];
-  const [end] = await log.endOffsets(topic);
-  for (let offset = 0; offset < end!; ) {
-    const { records } = await log.read(topic, 0, offset);
-    for (const r of records) out.push(decodeSourceRecord(r.value!, `${topic}@${r.offset}`));
-    offset = records.at(-1)!.offset + 1;
-  }
-  return out;
-}
 
 /** The source topic's records of a pipeline's data directory (the runtime closed). */
 async function pipelineRecords(data: string, source: string): Promise<SourceRecord[]> {

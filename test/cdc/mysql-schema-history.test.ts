@@ -15,6 +15,7 @@ import { MysqlCapture } from '../../src/sources/mysql/connector.ts';
 import { decodeSourceRecord, SNAPSHOT_END, TRANSACTION, type SourceRecord } from '../../src/sources/records.ts';
 import { outputValue, resolveType } from '../../src/sql/index.ts';
 import { startMariadb, type MariadbServer } from '../services/mariadb.ts';
+import { sourceTopicRecords as records } from './scenario-helpers.ts';
 
 let server: MariadbServer;
 let folder: string;
@@ -28,17 +29,6 @@ after(async () => {
   await server?.stop();
   fs.rmSync(folder, { recursive: true, force: true });
 });
-
-async function records(log: FileLog, topic: string): Promise<SourceRecord[]> {
-  const out: SourceRecord[] = [];
-  const [end] = await log.endOffsets(topic);
-  for (let offset = 0; offset < end!; ) {
-    const { records } = await log.read(topic, 0, offset);
-    for (const r of records) out.push(decodeSourceRecord(r.value!, `${topic}@${r.offset}`));
-    offset = records.at(-1)!.offset + 1;
-  }
-  return out;
-}
 
 /** A transaction's one row as {column: printed value}, with its columns' type labels. */
 function rowOf(record: SourceRecord): { columns: string[]; values: Record<string, string | null> } {

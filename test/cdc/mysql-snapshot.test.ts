@@ -42,7 +42,7 @@ import { decodeSourceRecord, DELETE, SNAPSHOT_END, SNAPSHOT_ROWS, SNAPSHOT_START
 import { outputValue, resolveType } from '../../src/sql/index.ts';
 import { seededRandom, type Random } from '../crash/random.ts';
 import { startMariadb, type MariadbServer } from '../services/mariadb.ts';
-import { describeDiff, scenario, waitFor } from './scenario-helpers.ts';
+import { describeDiff, scenario, waitFor, sourceTopicRecords as logRecords } from './scenario-helpers.ts';
 
 let server: MariadbServer;
 let folder: string;
@@ -73,18 +73,6 @@ const WATERMARK_TABLE = (database: string) => `CREATE TABLE \`${database}\`.slui
 
 function captureConfig(name: string, database: string, tables: string, options: Record<string, string>) {
   return mysqlConfig(name, server.url(database), new Map(Object.entries({ tables, ...options })));
-}
-
-/** Every record of a source topic, in order (records[i] is at offset i). */
-async function logRecords(log: FileLog, topic: string): Promise<SourceRecord[]> {
-  const out: SourceRecord[] = [];
-  const [end] = await log.endOffsets(topic);
-  for (let offset = 0; offset < end!; ) {
-    const { records } = await log.read(topic, 0, offset);
-    for (const r of records) out.push(decodeSourceRecord(r.value!, `${topic}@${r.offset}`));
-    offset = records.at(-1)!.offset + 1;
-  }
-  return out;
 }
 
 /** Applies a source log to tables keyed by their key columns; values printed as text. */
@@ -770,81 +758,64 @@ ${Object.entries(views).map(([name, sql]) => `CREATE VIEW ${name} AS ${sql};`).j
   }
 }));
 
-// ── 7. A large transaction inside a watermark snapshot ─────────────────────────────────────
+// ── 7, 8. What happens to the server during a watermark snapshot ──────────────────────────
+
+/**
+ * A pipeline over 20,000 rows read in 200-row watermark chunks, with a view of count and sum:
+ * `during` changes the table once the snapshot has begun; then the view must equal MariaDB.
+ * Returns the source topic's records.
+ */
+async function duringWatermarkSnapshot(database: string, serverId: string, during: (items: string) => Promise<void>): Promise<SourceRecord[]> {
+  const source = database;
+  await server.createDatabase(database);
+  await createItems(database, 'items', 20_000);
+  await server.query(WATERMARK_TABLE(database));
+  const data = path.join(folder, database);
+  const view = `SELECT count(*) AS n, sum(val) AS total FROM ${source}.items`;
+  const text = `CREATE SOURCE ${source} FROM MYSQL '${server.url(database)}' WITH (tables = 'items', snapshot = 'watermark', chunk_rows = '200', server_id = '${serverId}');
+CREATE VIEW totals AS ${view};`;
+  const runtime = await PipelineRuntime.open({ text, file: `${database}.sql`, data });
+  runtime.start();
+  try {
+    await waitFor('the snapshot to start', () => (runtime.status().sources[0]?.snapshot?.rows ?? 0) > 0, 30_000, 2);
+    await during(`\`${database}\`.items`);
+    const want = normalize(await server.query(view.replaceAll(`${source}.`, `\`${database}\`.`)));
+    await waitFor('the view to equal MariaDB', () => JSON.stringify(normalize(runtime.readView('totals').rows)) === JSON.stringify(want) || runtime.status().sources[0]?.state === 'failed', 60_000);
+    assert.deepEqual(normalize(runtime.readView('totals').rows), want, `source ${JSON.stringify(runtime.status().sources)}`);
+    assert.equal(runtime.status().views.find((v) => v.name === 'totals')?.failure, undefined, 'the view runs on');
+  } finally {
+    await runtime.close();
+  }
+  const log = await FileLog.open(path.join(data, 'log'));
+  try {
+    return await logRecords(log, `source.${source}`);
+  } finally {
+    await log.close();
+  }
+}
 
 test('7: a 30,000-row transaction committed during a watermark snapshot is written in parts inside it, and the pipeline applies it whole with the snapshot', { timeout: 90_000 }, scenario(async (t: TestContext) => {
-  const database = 'wm_large';
-  const source = 'big';
-  await server.createDatabase(database);
-  await createItems(database, 'items', 20_000);
-  await server.query(WATERMARK_TABLE(database));
-  const data = path.join(folder, '7');
-  const view = `SELECT count(*) AS n, sum(val) AS total FROM ${source}.items`;
-  const text = `CREATE SOURCE ${source} FROM MYSQL '${server.url(database)}' WITH (tables = 'items', snapshot = 'watermark', chunk_rows = '200', server_id = '807');
-CREATE VIEW totals AS ${view};`;
-  const runtime = await PipelineRuntime.open({ text, file: 'big.sql', data });
-  runtime.start();
-  try {
-    await waitFor('the snapshot to start', () => (runtime.status().sources[0]?.snapshot?.rows ?? 0) > 0, 30_000, 2);
+  const records = await duringWatermarkSnapshot('wm_large', '807', async (items) => {
     // One transaction of 30,000 inserts and 5,000 updates while the chunks are read.
-    const items = `\`${database}\`.items`;
-    await server.query(`BEGIN; INSERT INTO ${items} SELECT seq + 1000000, seq % 20, 1, 'big' FROM \`${database}\`.seq_1_to_30000; UPDATE ${items} SET val = val + 1 WHERE id <= 10000; COMMIT`);
-    const want = normalize(await server.query(view.replaceAll(`${source}.`, `\`${database}\`.`)));
-    await waitFor('the view to equal MariaDB', () => JSON.stringify(normalize(runtime.readView('totals').rows)) === JSON.stringify(want) || runtime.status().sources[0]?.state === 'failed', 60_000);
-    assert.deepEqual(normalize(runtime.readView('totals').rows), want, `source ${JSON.stringify(runtime.status().sources)}`);
-  } finally {
-    await runtime.close();
-  }
-  const log = await FileLog.open(path.join(data, 'log'));
-  try {
-    const records = await logRecords(log, `source.${source}`);
-    const start = records.findIndex((r) => r.kind === SNAPSHOT_START);
-    const end = records.findIndex((r) => r.kind === SNAPSHOT_END);
-    const large = records.findIndex((r) => r.kind === TRANSACTION && transactionParts(r).length > 0);
-    assert.ok(start < large && large < end, `the large transaction (at ${large}) lies inside the snapshot (${start}…${end}): the set-up needs it there`);
-    const parts = transactionParts(records[large]!);
-    assert.ok(parts.every((offset) => offset > start && offset < large && records[offset]!.kind === TRANSACTION_PART), 'its parts are inside the snapshot too');
-    t.diagnostic(`snapshot records ${start}…${end}; the transaction at ${large} in ${parts.length} parts`);
-  } finally {
-    await log.close();
-  }
+    await server.query(`BEGIN; INSERT INTO ${items} SELECT seq + 1000000, seq % 20, 1, 'big' FROM \`wm_large\`.seq_1_to_30000; UPDATE ${items} SET val = val + 1 WHERE id <= 10000; COMMIT`);
+  });
+  const start = records.findIndex((r) => r.kind === SNAPSHOT_START);
+  const end = records.findIndex((r) => r.kind === SNAPSHOT_END);
+  const large = records.findIndex((r) => r.kind === TRANSACTION && transactionParts(r).length > 0);
+  assert.ok(start < large && large < end, `the large transaction (at ${large}) lies inside the snapshot (${start}…${end}): the set-up needs it there`);
+  const parts = transactionParts(records[large]!);
+  assert.ok(parts.every((offset) => offset > start && offset < large && records[offset]!.kind === TRANSACTION_PART), 'its parts are inside the snapshot too');
+  t.diagnostic(`snapshot records ${start}…${end}; the transaction at ${large} in ${parts.length} parts`);
 }));
 
-// ── 8. A schema change during a watermark snapshot ─────────────────────────────────────────
-
 test('8: ADD COLUMN during a watermark snapshot: chunks before and after it describe their own columns, and the views stay exact', { timeout: 90_000 }, scenario(async (t: TestContext) => {
-  const database = 'wm_ddl';
-  const source = 'ddl';
-  await server.createDatabase(database);
-  await createItems(database, 'items', 20_000);
-  await server.query(WATERMARK_TABLE(database));
-  const data = path.join(folder, '8');
-  const view = `SELECT count(*) AS n, sum(val) AS total FROM ${source}.items`;
-  const text = `CREATE SOURCE ${source} FROM MYSQL '${server.url(database)}' WITH (tables = 'items', snapshot = 'watermark', chunk_rows = '200', server_id = '808');
-CREATE VIEW totals AS ${view};`;
-  const runtime = await PipelineRuntime.open({ text, file: 'ddl.sql', data });
-  runtime.start();
-  const items = `\`${database}\`.items`;
-  try {
-    await waitFor('the snapshot to start', () => (runtime.status().sources[0]?.snapshot?.rows ?? 0) > 0, 30_000, 2);
+  const records = await duringWatermarkSnapshot('wm_ddl', '808', async (items) => {
     await server.query(`ALTER TABLE ${items} ADD COLUMN extra int`);
     await server.query(`UPDATE ${items} SET val = val + 1, extra = 7 WHERE id % 3 = 0`);
-    const want = normalize(await server.query(view.replaceAll(`${source}.`, `\`${database}\`.`)));
-    await waitFor('the view to equal MariaDB', () => JSON.stringify(normalize(runtime.readView('totals').rows)) === JSON.stringify(want) || runtime.status().sources[0]?.state === 'failed', 60_000);
-    assert.deepEqual(normalize(runtime.readView('totals').rows), want, `source ${JSON.stringify(runtime.status().sources)}`);
-    assert.equal(runtime.status().views.find((v) => v.name === 'totals')?.failure, undefined, 'the view does not read the new column: it runs on');
-  } finally {
-    await runtime.close();
-  }
-  const log = await FileLog.open(path.join(data, 'log'));
-  try {
-    const records = await logRecords(log, `source.${source}`);
-    const chunks = records.filter((r) => r.kind === SNAPSHOT_ROWS);
-    const widths = chunks.map((r) => r.tables[0]!.columns.length);
-    assert.ok(widths[0] === 4 && widths.at(-1) === 5, `the first chunk has the old columns, the last the new one: ${widths.join(',')}`);
-    for (const chunk of chunks) for (const change of chunk.changes) assert.equal(change.row.length, chunk.tables[0]!.columns.length, 'each chunk row has the columns its record describes');
-    t.diagnostic(`chunk widths ${widths.join(',')}`);
-  } finally {
-    await log.close();
-  }
+  });
+  const chunks = records.filter((r) => r.kind === SNAPSHOT_ROWS);
+  const widths = chunks.map((r) => r.tables[0]!.columns.length);
+  assert.ok(widths[0] === 4 && widths.at(-1) === 5, `the first chunk has the old columns, the last the new one: ${widths.join(',')}`);
+  for (const chunk of chunks) for (const change of chunk.changes) assert.equal(change.row.length, chunk.tables[0]!.columns.length, 'each chunk row has the columns its record describes');
+  t.diagnostic(`chunk widths ${widths.join(',')}`);
 }));

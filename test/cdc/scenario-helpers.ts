@@ -1,11 +1,13 @@
 /**
  * What the CDC scenario tests share (scenarios-postgres.test.ts, scenarios-mysql.test.ts):
- * waiting for a condition, a source's status, comparing rows, and running a scenario with
- * uncaught exceptions turned into a failure after the body has cleaned up.
+ * waiting for a condition, a source's status, comparing rows, running a scenario with uncaught
+ * exceptions turned into a failure after the body has cleaned up, and reading a source topic.
  */
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
+import type { FileLog } from '../../src/log/index.ts';
 import type { PipelineRuntime } from '../../src/pipeline/runtime.ts';
+import { decodeSourceRecord, type SourceRecord } from '../../src/sources/records.ts';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -63,4 +65,16 @@ export function scenario(body: (t: TestContext) => Promise<void>): (t: TestConte
     }
     if (crash) assert.fail(crash);
   };
+}
+
+/** Every record of a source topic, in order (records[i] is the one at offset i). */
+export async function sourceTopicRecords(log: FileLog, topic: string): Promise<SourceRecord[]> {
+  const out: SourceRecord[] = [];
+  const [end] = await log.endOffsets(topic);
+  for (let offset = 0; offset < end!; ) {
+    const { records } = await log.read(topic, 0, offset);
+    for (const r of records) out.push(decodeSourceRecord(r.value!, `${topic}@${r.offset}`));
+    offset = records.at(-1)!.offset + 1;
+  }
+  return out;
 }
