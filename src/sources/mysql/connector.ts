@@ -251,6 +251,19 @@ export class MysqlCapture {
     }
   }
 
+  /** The tables a snapshot has still to read, each with the key it continues after (progress noted). */
+  async *#tablesToRead(connection: mysql.Connection, progress: Snapshot, resume: SnapshotResume | undefined) {
+    for (const table of this.#config.tables) {
+      const name = `${table.schema}.${table.name}`;
+      if (resume?.done.has(name)) continue;
+      progress.estimated += await this.#estimate(connection, table);
+      progress.table = name;
+      const columns = this.#schemas.get(name)!;
+      const after = resume?.table === name ? resume.after : undefined;
+      yield { table, name, columns, keys: columns.filter((c) => c.key), after, done: after ? (resume!.rows.get(name) ?? 0) : 0 };
+    }
+  }
+
   /** Opens a connection for reading tables: values as text, in UTC. */
   async #reader(): Promise<mysql.Connection> {
     const connection = await mysql.createConnection({ uri: this.#config.url, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true, decimalNumbers: false, timezone: 'Z' });
@@ -286,16 +299,9 @@ export class MysqlCapture {
         this.#resnapshot = false;
       }
       const progress = this.#progress('consistent', resume);
-      for (const table of this.#config.tables) {
-        const name = `${table.schema}.${table.name}`;
-        if (resume?.done.has(name)) continue;
-        progress.estimated += await this.#estimate(connection, table);
-        progress.table = name;
-        const columns = this.#schemas.get(name)!;
-        const keys = columns.filter((c) => c.key);
-        const described = this.#sourceTable(name);
-        const resumed = resume?.table === name ? resume.after : undefined;
-        let done = resumed ? (resume!.rows.get(name) ?? 0) : 0;
+      for await (const { table, name, columns, keys, after: resumed, done: already } of this.#tablesToRead(connection, progress, resume)) {
+        const described = sourceTable(name, columns);
+        let done = already;
         let last: KeyValue[] | undefined = resumed;
         let chunk: Row[] = [];
         const flush = async (complete: boolean) => {
@@ -351,15 +357,9 @@ export class MysqlCapture {
       const mark = async (value: string) => {
         await connection.query(`INSERT INTO ${quoteTable(marks)} (source, mark) VALUES (?, ?) ON DUPLICATE KEY UPDATE mark = VALUES(mark)`, [this.#config.name, value]);
       };
-      for (const table of this.#config.tables) {
-        const name = `${table.schema}.${table.name}`;
-        if (resume?.done.has(name)) continue;
-        progress.estimated += await this.#estimate(connection, table);
-        progress.table = name;
-        const columns = this.#schemas.get(name)!;
-        const keys = columns.filter((c) => c.key);
-        let after = resume?.table === name ? resume.after : undefined;
-        let done = after ? (resume!.rows.get(name) ?? 0) : 0;
+      for await (const read of this.#tablesToRead(connection, progress, resume)) {
+        const { table, name, columns, keys } = read;
+        let { after, done } = read;
         const order = keys.map((k) => quoteName(k.name)).join(', ');
         while (true) {
           if (stop.aborted) return;
