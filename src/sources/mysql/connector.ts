@@ -173,8 +173,8 @@ export class MysqlCapture {
     return sourceTable(name, this.#schemas.get(name)!);
   }
 
-  async #serverPosition(): Promise<BinlogPosition> {
-    const connection = await mysql.createConnection({ uri: this.#config.url });
+  async #serverPosition(on?: mysql.Connection): Promise<BinlogPosition> {
+    const connection = on ?? (await mysql.createConnection({ uri: this.#config.url }));
     try {
       // MySQL 8.4 has only SHOW BINARY LOG STATUS (8.2 and later), MariaDB only SHOW MASTER STATUS.
       const [rows] = (await connection.query(`SHOW MASTER STATUS`).catch((error: { errno?: number }) => {
@@ -184,7 +184,7 @@ export class MysqlCapture {
       if (!rows[0]) throw new DefiniteError('mysql_binlog_off', `source ${this.#config.name}: the server's binary log is off`, 'start it with log_bin (and binlog_format=ROW)');
       return { file: rows[0].File, position: Number(rows[0].Position) };
     } finally {
-      await connection.end().catch(() => {});
+      if (!on) await connection.end().catch(() => {});
     }
   }
 
@@ -369,6 +369,8 @@ export class MysqlCapture {
           const window: ChunkWindow = { table: name, low: `${id}:low`, high: `${id}:high`, phase: 'waiting', changed: new Set(), rows: [], columns, done, complete: false, resolve };
           driver.window = window;
           await mark(window.low);
+          // The binlog holds the low mark before here: a stream past it that has not seen it never will.
+          window.lowAt = await this.#serverPosition(connection);
           const [where, values] = keysetWhere(keys, after);
           const [rows] = (await connection.query(`SELECT * FROM ${quoteTable(table)}${where} ORDER BY ${order} LIMIT ${this.#config.chunkRows}`, values)) as unknown as [Array<Record<string, unknown>>];
           // The columns as described now (a DDL meanwhile has them described again): the rows are read, and later described, with these.
@@ -638,6 +640,13 @@ export class MysqlCapture {
     signal.addEventListener('abort', abort, { once: true });
     if (signal.aborted) abort(); // aborted while the stream was starting
     const poll = setInterval(() => {
+      // A low watermark the stream went past without seeing: the binlog does not carry the
+      // watermark table's changes (binlog_do_db / binlog_ignore_db), and the snapshot would wait forever.
+      const window = this.#driver?.window;
+      if (window?.phase === 'waiting' && window.lowAt && this.#received && compare(this.#received, window.lowAt) >= 0 && !held) {
+        const marks = this.#config.watermarkTable;
+        failure ??= new DefiniteError('mysql_watermark_unseen', `source ${this.#config.name}: the watermark Sluice wrote to ${marks.schema}.${marks.name} is not in the binlog (it reached ${window.lowAt.file}:${window.lowAt.position} without it): the server does not log that database (binlog_do_db or binlog_ignore_db)`, `put the watermark table in a database the binlog records (WITH (watermark_table = …)), or use snapshot = 'consistent' on MariaDB`);
+      }
       if (failure) ended(failure);
       // Waiters whose target was passed while records were still being written (and, during a
       // watermark snapshot, once it is over: before, the log holds only part of the tables).
@@ -693,6 +702,8 @@ interface ChunkWindow {
   table: string;
   low: string;
   high: string;
+  /** Where the server's binlog stood just after the low mark was written. */
+  lowAt?: BinlogPosition;
   /** waiting for the low mark in the binlog, open (changes noted), closing (high mark read). */
   phase: 'waiting' | 'open' | 'closing';
   /** Keys the binlog changed while the window was open. */

@@ -19,6 +19,7 @@
  *   the URL's database exists
  *   each table exists, is a table, has a key    a primary key
  *   the watermark table (snapshot 'watermark')  exists with (source, mark); INSERT and UPDATE on it
+ *   no binlog_do_db / binlog_ignore_db          leaving out a captured database (or the watermarks')
  *
  * Privileges are read from SHOW GRANTS (with the active roles' grants: MariaDB lists them itself,
  * MySQL is asked with USING), in either flavor's spelling; where the grants do not show one, what
@@ -49,7 +50,8 @@ export type MysqlPreflightCheck =
   | 'table_missing'
   | 'not_a_table'
   | 'primary_key'
-  | 'watermark_table';
+  | 'watermark_table'
+  | 'binlog_filter';
 
 export interface MysqlPreflightProblem {
   check: MysqlPreflightCheck;
@@ -202,9 +204,13 @@ export async function mysqlPreflight(config: MysqlSourceConfig): Promise<MysqlPr
     const status = flavor === 'mysql' && compareVersions(serverVersion, '8.2.0') >= 0 ? 'SHOW BINARY LOG STATUS' : 'SHOW MASTER STATUS';
     let binlog: BinlogPosition | null = null;
     let statusDenied = false;
+    /** The binlog's database filters (binlog_do_db, binlog_ignore_db): row events are kept by the table's database. */
+    let filters = { only: [] as string[], ignored: [] as string[] };
     try {
       const [row] = await rows(status);
       if (row && row.File) binlog = { file: String(row.File), position: Number(row.Position) };
+      const list = (value: unknown) => String(value ?? '').split(',').map((name) => name.trim()).filter((name) => name !== '');
+      if (row) filters = { only: list(row.Binlog_Do_DB), ignored: list(row.Binlog_Ignore_DB) };
     } catch (error) {
       if ((error as { errno?: number }).errno !== ER_SPECIFIC_ACCESS_DENIED) throw error;
       statusDenied = true;
@@ -252,6 +258,12 @@ export async function mysqlPreflight(config: MysqlSourceConfig): Promise<MysqlPr
       }
     }
 
+    // Databases the binlog leaves out: their changes would never arrive.
+    const logged = (schema: string) => (filters.only.length === 0 || filters.only.includes(schema)) && !filters.ignored.includes(schema);
+    for (const schema of new Set(config.tables.map((t) => t.schema))) {
+      if (!logged(schema)) problems.push({ check: 'binlog_filter', message: `the binary log leaves out database ${schema} (${filters.only.length ? `binlog_do_db = ${filters.only.join(',')}` : `binlog_ignore_db = ${filters.ignored.join(',')}`}): its tables' changes would never reach Sluice`, fix: `log it: ${filters.only.length ? `add binlog_do_db = ${schema}` : `remove binlog_ignore_db = ${schema}`} ${restart}` });
+    }
+
     // The watermark table, when the snapshot is read with watermarks.
     const snapshotMode = config.snapshot === 'auto' ? (flavor === 'mariadb' ? 'consistent' : 'watermark') : config.snapshot;
     if (snapshotMode === 'watermark') {
@@ -262,7 +274,9 @@ export async function mysqlPreflight(config: MysqlSourceConfig): Promise<MysqlPr
       const columns = await rows(`SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, [table.schema, table.name]);
       const names = new Set(columns.map((c) => String(c.name).toLowerCase()));
       const missing = ['INSERT', 'UPDATE'].filter((privilege) => !hasOn(grants, privilege, table.schema, table.name));
-      if (columns.length === 0) {
+      if (!logged(table.schema)) {
+        problems.push({ check: 'watermark_table', message: `the binary log leaves out database ${table.schema}, where the watermark table ${qualified} is: its watermarks would never be seen`, fix: `name a watermark table in a logged database (WITH (watermark_table = …)), or log ${table.schema}` });
+      } else if (columns.length === 0) {
         problems.push({ check: 'watermark_table', message: `the watermark table ${qualified} does not exist (snapshot 'watermark' writes its low and high watermarks there)`, fix: `run ${create}; GRANT INSERT, UPDATE ON ${quoted} TO ${account} (or name another with WITH (watermark_table = …), or use snapshot = 'consistent' on MariaDB)` });
       } else if (!names.has('source') || !names.has('mark')) {
         problems.push({ check: 'watermark_table', message: `the watermark table ${qualified} has no columns source and mark`, fix: `drop it and run ${create}` });
