@@ -187,7 +187,7 @@ function sourceSummary(source: SourceStatus): string {
     return `${source.name} snapshot ${snapshot.table} (${snapshot.tablesDone + 1}/${snapshot.tables}): ${n(snapshot.rows)}${total} rows, ${n(snapshot.rowsPerSecond)}/s${snapshot.etaSeconds !== undefined ? `, about ${snapshot.etaSeconds} s left` : ''}`;
   }
   const retrying = source.error ? ` (retrying: ${source.error.code})` : '';
-  return `${source.name} ${source.state}${retrying} ${n(source.rowsPerSecond)} rows/s, ${source.lagSeconds} s behind${source.lagBytes !== undefined ? ` (${n(source.lagBytes)} WAL bytes)` : ''}`;
+  return `${source.name} ${source.state}${retrying} ${n(source.rowsPerSecond)} rows/s, ${source.lagSeconds} s behind${source.lagBytes !== undefined ? ` (${n(source.lagBytes)} bytes of WAL or binlog)` : ''}`;
 }
 
 /** Every second on a terminal (every 10 s otherwise): events/s, lag and rows per view. */

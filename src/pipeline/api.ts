@@ -64,7 +64,7 @@ export interface SourceStatus {
   position: string;
   /** Records captured into the log that the views have not processed yet. */
   lag: number;
-  /** WAL the server has written beyond what Sluice has captured (while streaming). */
+  /** Bytes of WAL (PostgreSQL) or binlog (MySQL) the server has written beyond what Sluice has captured (while streaming). */
   lagBytes?: number;
   /** How long ago the oldest change captured but not yet in the views was committed (0: none). */
   lagSeconds: number;

@@ -103,7 +103,7 @@ export function formatMetrics(status: StatusReport, http: HttpMetrics, changeStr
   out.family('sluice_table_rows', 'gauge', 'Rows in a table.', tables.map((t) => [{ table: t.name }, t.rows]));
 
   out.family('sluice_source_lag_records', 'gauge', 'Records a source captured into the log that the views have not processed yet.', status.sources.map((s) => [{ source: s.name }, s.lag]));
-  out.family('sluice_source_lag_bytes', 'gauge', 'Bytes of WAL the source database has written beyond what Sluice has captured.', status.sources.flatMap((s): [Labels, number][] => (s.lagBytes === undefined ? [] : [[{ source: s.name }, s.lagBytes]])));
+  out.family('sluice_source_lag_bytes', 'gauge', 'Bytes of WAL (PostgreSQL) or binlog (MySQL) the source database has written beyond what Sluice has captured.', status.sources.flatMap((s): [Labels, number][] => (s.lagBytes === undefined ? [] : [[{ source: s.name }, s.lagBytes]])));
   out.family('sluice_source_lag_seconds', 'gauge', 'How long ago the oldest change captured but not yet in the views was committed at the source (0 when none waits).', status.sources.map((s) => [{ source: s.name }, s.lagSeconds]));
   out.family('sluice_source_rows_captured_total', 'counter', 'Changes a source captured into the log since start.', status.sources.map((s) => [{ source: s.name }, s.rowsCaptured]));
   out.family('sluice_source_snapshot_rows', 'gauge', 'Rows the source\'s initial snapshot has read.', status.sources.flatMap((s): [Labels, number][] => (s.snapshot ? [[{ source: s.name }, s.snapshot.rows]] : [])));

@@ -78,6 +78,10 @@ export class MysqlCapture {
   /** The position after the last transaction in the log. */
   #logged: BinlogPosition | undefined;
   #received: BinlogPosition | undefined;
+  /** The position after the last record durable in the log (or after all that was read, when idle). */
+  #durable: BinlogPosition | undefined;
+  /** The server's binlog files and their sizes, when last asked (every 2 s while streaming). */
+  #binlogFiles: Array<{ file: string; size: number }> | undefined;
   /** A watermark snapshot being taken. */
   #driver: WatermarkDriver | undefined;
   readonly #waiters = new Set<{ target: BinlogPosition; resolve: () => void }>();
@@ -90,6 +94,19 @@ export class MysqlCapture {
     this.#resnapshot = options.resnapshot === true;
     this.topic = `source.${config.name}`;
     this.#topic = new SourceTopic(log, this.topic, config.name, options);
+  }
+
+  /** Bytes of binlog the server had written, when last asked, beyond what is durable in Sluice's log. */
+  get lagBytes(): number | undefined {
+    const files = this.#binlogFiles;
+    const from = this.#durable;
+    if (!files || !from) return undefined;
+    let bytes = 0;
+    for (const { file, size } of files) {
+      if (file < from.file) continue;
+      bytes += file === from.file ? Math.max(0, size - from.position) : size;
+    }
+    return bytes;
   }
 
   get stats(): MysqlCaptureStats {
@@ -396,6 +413,7 @@ export class MysqlCapture {
 
   async #stream(start: BinlogPosition, signal: AbortSignal, expectGtid?: string): Promise<void> {
     const marks = `${this.#config.watermarkTable.schema}.${this.#config.watermarkTable.name}`;
+    this.#durable = start;
     /** A change, with the columns its row was read with (the table's as of its binlog position). */
     type Pending = { table: string; columns: MysqlColumn[]; change: Omit<SourceChange, 'table'> };
     /** A part queued for the log; its offset is set when it is appended (records.ts). */
@@ -423,6 +441,7 @@ export class MysqlCapture {
           offset++;
         }
         await this.#topic.append(batch.map((b) => b.record));
+        for (const { record } of batch) if (record.position.file !== undefined) this.#durable = positionOf(record);
         const changes = batch.reduce((sum, b) => sum + b.record.changes.length, 0);
         queuedChanges -= changes;
         this.#stats.rows += changes;
@@ -639,6 +658,27 @@ export class MysqlCapture {
     const abort = () => ended(new Error('aborted'));
     signal.addEventListener('abort', abort, { once: true });
     if (signal.aborted) abort(); // aborted while the stream was starting
+    // Where the server's binlog stands, every 2 s, for lagBytes.
+    const lagClient = mysql.createConnection({ uri: this.#config.url });
+    lagClient.catch(() => {});
+    let asking = false;
+    const ask = async () => {
+      if (asking) return;
+      asking = true;
+      try {
+        const [files] = (await (await lagClient).query(`SHOW BINARY LOGS`)) as unknown as [Array<{ Log_name: string; File_size: number | string }>];
+        this.#binlogFiles = files.map((f) => ({ file: f.Log_name, size: Number(f.File_size) }));
+        // Nothing waiting to be written and no transaction open: all that was read is in the log
+        // (or holds nothing for it).
+        if (!flushing && queued.length === 0 && !open && !held && this.#received) this.#durable = this.#received;
+      } catch {
+        this.#binlogFiles = undefined;
+      } finally {
+        asking = false;
+      }
+    };
+    void ask();
+    const lagTimer = setInterval(() => void ask(), 2000);
     const poll = setInterval(() => {
       // A low watermark the stream went past without seeing: the binlog does not carry the
       // watermark table's changes (binlog_do_db / binlog_ignore_db), and the snapshot would wait forever.
@@ -666,6 +706,9 @@ export class MysqlCapture {
       throw reason;
     } finally {
       clearInterval(poll);
+      clearInterval(lagTimer);
+      this.#binlogFiles = undefined;
+      void lagClient.then((client) => client.end()).catch(() => {});
       signal.removeEventListener('abort', abort);
       chunksStop.abort();
       await chunks;
