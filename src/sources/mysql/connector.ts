@@ -142,8 +142,9 @@ export class MysqlCapture {
   async #run(signal: AbortSignal): Promise<void> {
     this.#stats.phase = 'starting';
     this.#stats.since = Date.now();
-    const last = this.#resnapshot ? undefined : await this.#topic.open();
-    if (this.#resnapshot) await this.#topic.open();
+    const opened = await this.#topic.open();
+    // Taking a new snapshot (--resnapshot), the log is as good as empty.
+    const last = this.#resnapshot ? undefined : opened;
     // Every problem on the server, each with its fix, before anything is read.
     const report = await mysqlPreflight(this.#config);
     const error = mysqlPreflightError(this.#config, report);
@@ -184,10 +185,6 @@ export class MysqlCapture {
   async #describe(): Promise<void> {
     const described = await describeMysqlTables(this.#config.url, this.#config.tables, this.#config.name);
     this.#schemas = new Map(described.map((t) => [t.name, t.columns]));
-  }
-
-  #sourceTable(name: string): SourceTable {
-    return sourceTable(name, this.#schemas.get(name)!);
   }
 
   async #serverPosition(on?: mysql.Connection): Promise<BinlogPosition> {
