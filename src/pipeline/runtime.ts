@@ -739,7 +739,7 @@ export class PipelineRuntime implements PipelineHandle {
           if (byOffset && decoded.kind === TRANSACTION) {
             for (const offset of transactionParts(decoded)) {
               const named = byOffset.get(offset);
-              if (!named) throw new DefiniteError('log_corrupt', `${segment.topic} offset ${part.offset}: its part at offset ${offset} is not inside the snapshot`, 'the log was damaged: take a new snapshot with --resnapshot (the source'"'"'s name)');
+              if (!named) throw new DefiniteError('log_corrupt', `${segment.topic} offset ${part.offset}: its part at offset ${offset} is not inside the snapshot`, `the log was damaged: take a new snapshot with --resnapshot ${segment.source.config.name}`);
               apply(named, false);
             }
           }
