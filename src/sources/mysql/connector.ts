@@ -24,11 +24,12 @@
  * - **Transactions**: a GTID event opens one, row events fill it, XID (or a COMMIT query) closes
  *   it; the record's position is where the next event starts (`file`, `pos`) and its GTID. On
  *   restart the stream resumes at the last record's position, so nothing is doubled or lost.
- * - **Schema**: records name their tables' columns with the types the server describes
- *   (information_schema); a DDL statement on a captured table has them described again, so rows
- *   after it carry the new columns. Row values are matched to columns by name
- *   (binlog_row_metadata=FULL).
- * - A purged binlog (error 1236) stops the capture with a definite error naming the fix.
+ * - **Schema**: each row is read with its table map's columns, as of its binlog position
+ *   (schema.ts `columnsAt`), and records name those columns; a DDL statement has the tables
+ *   described again, for what the table map cannot say (varchar lengths, MariaDB's JSON).
+ * - **Resume checks**: the stream restarts at the last transaction's GTID event, which must be the
+ *   recorded one; a purged binlog (error 1236) or another transaction there stops the capture
+ *   with a definite error naming `--resnapshot`.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -42,11 +43,11 @@ import type { MysqlSourceConfig } from './config.ts';
 import { mysqlPreflight, mysqlPreflightError } from './preflight.ts';
 import { columnsAt, describeMysqlTables, mysqlValue, type MysqlColumn } from './schema.ts';
 import { BinlogStream, type BinlogPosition } from './stream.ts';
-import { SourceTopic, type SourceTopicOptions } from '../topic.ts';
+import { SourceTopic, type SourceCaptureOptions } from '../topic.ts';
 
 export type MysqlCaptureConfig = MysqlSourceConfig;
 
-export type MysqlCaptureOptions = SourceTopicOptions;
+export type MysqlCaptureOptions = SourceCaptureOptions;
 
 export interface MysqlCaptureStats {
   phase: 'starting' | 'snapshot' | 'streaming';
@@ -278,6 +279,13 @@ export class MysqlCapture {
     }
   }
 
+  /** Up to chunkRows rows of a table after the key `after`, in key order. */
+  async #selectChunk(connection: mysql.Connection, table: { schema: string; name: string }, keys: readonly MysqlColumn[], after: KeyValue[] | undefined): Promise<Array<Record<string, unknown>>> {
+    const [where, values] = keysetWhere(keys, after);
+    const [rows] = (await connection.query(`SELECT * FROM ${quoteTable(table)}${where} ORDER BY ${keys.map((k) => quoteName(k.name)).join(', ')} LIMIT ${this.#config.chunkRows}`, values)) as unknown as [Array<Record<string, unknown>>];
+    return rows;
+  }
+
   /** Opens a connection for reading tables: values as text, in UTC. */
   async #reader(): Promise<mysql.Connection> {
     const connection = await mysql.createConnection({ uri: this.#config.url, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true, decimalNumbers: false, timezone: 'Z' });
@@ -322,23 +330,21 @@ export class MysqlCapture {
           await this.#topic.append([{ kind: SNAPSHOT_ROWS, position: { file: start.file, pos: start.position, table: name, done, ...(last ? { after: last } : {}), ...(complete ? { complete } : {}) }, tables: [described], changes: chunk.map((row) => ({ table: 0, op: UPSERT, row })) }]);
           chunk = [];
         };
-        // Chunks of chunkRows by key, in the snapshot's transaction; the next is asked for while
-        // this one is converted and written.
-        const order = keys.map((k) => quoteName(k.name)).join(', ');
+        // Chunks in the snapshot's transaction; the next is asked for while this one is converted
+        // and written.
         const select = (after: KeyValue[] | undefined) => {
-          const [where, values] = keysetWhere(keys, after);
-          const query = connection.query(`SELECT * FROM ${quoteTable(table)}${where} ORDER BY ${order} LIMIT ${this.#config.chunkRows}`, values) as unknown as Promise<[Array<Record<string, unknown>>]>;
+          const query = this.#selectChunk(connection, table, keys, after);
           query.catch(() => {}); // awaited below, or abandoned when the capture stops
           return query;
         };
         let pending = select(resumed);
         while (true) {
-          const [rows] = await pending;
+          const rows = await pending;
           if (signal.aborted) return start;
           const complete = rows.length < this.#config.chunkRows;
           if (rows.length > 0) last = keyValues(keys, rows.at(-1)!);
           if (!complete) pending = select(last);
-          chunk = rows.map((values) => columns.map((column) => mysqlValue(snapshotValue(values[column.name], column), column, name)));
+          chunk = snapshotRows(name, columns, rows);
           done += rows.length;
           progress.rows += rows.length;
           if (complete) break;
@@ -374,7 +380,6 @@ export class MysqlCapture {
       for await (const read of this.#tablesToRead(connection, progress, resume)) {
         const { table, name, columns, keys } = read;
         let { after, done } = read;
-        const order = keys.map((k) => quoteName(k.name)).join(', ');
         while (true) {
           if (stop.aborted) return;
           const id = randomUUID();
@@ -385,11 +390,10 @@ export class MysqlCapture {
           await mark(window.low);
           // The binlog holds the low mark before here: a stream past it that has not seen it never will.
           window.lowAt = await this.#serverPosition(connection);
-          const [where, values] = keysetWhere(keys, after);
-          const [rows] = (await connection.query(`SELECT * FROM ${quoteTable(table)}${where} ORDER BY ${order} LIMIT ${this.#config.chunkRows}`, values)) as unknown as [Array<Record<string, unknown>>];
+          const rows = await this.#selectChunk(connection, table, keys, after);
           // The columns as described now (a DDL meanwhile has them described again): the rows are read, and later described, with these.
-          const columnsNow = (window.columns = this.#schemas.get(name)!);
-          window.rows = rows.map((values) => columnsNow.map((column) => mysqlValue(snapshotValue(values[column.name], column), column, name)));
+          window.columns = this.#schemas.get(name)!;
+          window.rows = snapshotRows(name, window.columns, rows);
           window.done = done += rows.length;
           window.complete = rows.length < this.#config.chunkRows;
           if (rows.length > 0) window.after = after = keyValues(keys, rows.at(-1)!);
@@ -530,8 +534,8 @@ export class MysqlCapture {
       columnsCache.set(map, { schemas: this.#schemas, columns });
       return columns;
     };
-    // After a DDL statement, events wait until the tables are described again, so the rows that
-    // follow it are read with the new columns.
+    // After a DDL statement, events wait until the tables are described again, so the columns the
+    // rows that follow are read with carry the server's labels (columnsAt prefers them).
     let held: Array<[BinlogEvent, BinlogPosition]> | undefined;
     const describeAgain = () => {
       held = [];
@@ -820,6 +824,11 @@ function quoteTable(table: { schema: string; name: string }): string {
 function text(value: RawValue | undefined): string | undefined {
   if (value === null || value === undefined) return undefined;
   return typeof value === 'string' ? value : value instanceof Uint8Array ? Buffer.from(value).toString('utf8') : String(value);
+}
+
+/** Rows as mysql2 returns them from a SELECT, as Sluice rows of `columns`. */
+function snapshotRows(table: string, columns: readonly MysqlColumn[], rows: Array<Record<string, unknown>>): Row[] {
+  return rows.map((values) => columns.map((column) => mysqlValue(snapshotValue(values[column.name], column), column, table)));
 }
 
 /** A value as mysql2 returns it from a SELECT, in the binlog's terms (mysqlValue reads both). */
