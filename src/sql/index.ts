@@ -5,7 +5,7 @@
  */
 export { parsePipeline, parsePipelineAsync, loadParser, splitStatements, lineAndColumn, SqlError, SqlSyntaxError } from './parse.ts';
 export type { PipelineStatement, SinkTarget, Span } from './parse.ts';
-export { resolveType, typeName, inputValue, outputValue, SUPPORTED_TYPES } from './types.ts';
+export { resolveType, typeName, inputValue, outputValue, SUPPORTED_TYPES, INTEGER_RANGES } from './types.ts';
 export type { SqlType, TypeKind } from './types.ts';
 export { Binder, BindError, closest, coerce, columnType, constantValue } from './bind.ts';
 export type { Catalog, TableColumn, TableSchema } from './bind.ts';

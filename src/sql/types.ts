@@ -138,7 +138,8 @@ function invalid(type: SqlType, text: string): DefiniteError {
   return new DefiniteError('sql_input', `invalid input syntax for type ${typeName({ kind: type.kind, modifiers: [] })}: "${text}"`);
 }
 
-const INTEGER_RANGES: Partial<Record<TypeKind, [bigint, bigint]>> = {
+/** The integer types' ranges. */
+export const INTEGER_RANGES: Partial<Record<TypeKind, [bigint, bigint]>> = {
   smallint: [-32768n, 32767n],
   integer: [-2147483648n, 2147483647n],
   bigint: [-9223372036854775808n, 9223372036854775807n],

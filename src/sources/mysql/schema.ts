@@ -30,7 +30,7 @@
 
 import mysql from 'mysql2/promise';
 import { canonicalInteger, Decimal, DefiniteError, type Value } from '../../core/index.ts';
-import { inputValue, type SqlType } from '../../sql/index.ts';
+import { INTEGER_RANGES, inputValue, type SqlType } from '../../sql/index.ts';
 import { TYPE, type BinlogColumn, type RawValue, type TableMap } from './binlog.ts';
 
 export interface MysqlColumn {
@@ -148,8 +148,6 @@ function fits(value: Decimal, type: SqlType): boolean {
 
 const BOUNDS: bigint[] = [];
 
-const BIG_INTEGER_RANGES: Partial<Record<SqlType['kind'], [bigint, bigint]>> = { smallint: [-32768n, 32767n], integer: [-2147483648n, 2147483647n], bigint: [-(2n ** 63n), 2n ** 63n - 1n] };
-
 /**
  * `-12.50` as a Decimal without parsing it as free text, when it has exactly the type's scale and
  * fits its precision (as a value from a column of that type does); otherwise undefined.
@@ -168,8 +166,10 @@ function decimalOfScale(text: string, type: SqlType): Decimal | undefined {
   return new Decimal(BigInt(digits), scale);
 }
 
-/** Integer kinds' ranges, where a number in them is the Sluice value itself (canonicalInteger). */
-const FAST_INTEGER_RANGES: Partial<Record<SqlType['kind'], [number, number]>> = { smallint: [-32768, 32767], integer: [-2147483648, 2147483647], bigint: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER] };
+/** Integer kinds' ranges as numbers, where a number in them is the Sluice value itself (canonicalInteger). */
+const NUMBER_RANGES: Partial<Record<SqlType['kind'], [number, number]>> = Object.fromEntries(
+  Object.entries(INTEGER_RANGES).map(([kind, [min, max]]) => [kind, [Math.max(Number(min), Number.MIN_SAFE_INTEGER), Math.min(Number(max), Number.MAX_SAFE_INTEGER)]]),
+);
 
 /** One binlog value as a Sluice value of its column's type. */
 export function mysqlValue(raw: RawValue, column: MysqlColumn, where: string): Value {
@@ -177,12 +177,12 @@ export function mysqlValue(raw: RawValue, column: MysqlColumn, where: string): V
   // The common cases without a text round trip: integers in range, doubles.
   if (typeof raw === 'number') {
     const kind = column.type.kind;
-    const range = FAST_INTEGER_RANGES[kind];
+    const range = NUMBER_RANGES[kind];
     if (range && Number.isSafeInteger(raw) && raw >= range[0] && raw <= range[1]) return raw === 0 ? 0 : raw;
     if (kind === 'double') return raw === 0 ? 0 : raw; // -0 reads 0, as its printed form does
     if (kind === 'real') return raw === 0 ? 0 : Math.fround(raw);
   } else if (typeof raw === 'bigint') {
-    const range = BIG_INTEGER_RANGES[column.type.kind];
+    const range = INTEGER_RANGES[column.type.kind];
     if (range && raw >= range[0] && raw <= range[1]) return canonicalInteger(raw);
   } else if (raw instanceof Decimal) {
     // From the binlog, with its column's scale: itself, when the Sluice column has that scale and room.
