@@ -15,6 +15,10 @@ export interface SourceTopicOptions {
   persist?: PersistMode;
   /** Each record once durable in the log. */
   onAppend?: (record: SourceRecord) => void;
+}
+
+/** What a source's capture (either connector) is given: its topic's options, and more. */
+export interface SourceCaptureOptions extends SourceTopicOptions {
   /**
    * Capture the tables afresh: a new snapshot, whatever the log holds (`sluice up --resnapshot`).
    * Once its start record is written, a retry continues it.

@@ -34,7 +34,7 @@ import { preflight, preflightError, type PreflightReport } from './preflight.ts'
 import { mapColumn, readValue, UNCHANGED, type ColumnMapping } from './schema.ts';
 import { createSlotWithSnapshot, readSnapshot, type SnapshotResume } from './snapshot.ts';
 import { ReplicationStream } from './stream.ts';
-import { SourceTopic, type SourceTopicOptions } from '../topic.ts';
+import { SourceTopic, type SourceCaptureOptions } from '../topic.ts';
 
 export interface CaptureProgress {
   phase: 'snapshot' | 'streaming';
@@ -68,7 +68,7 @@ const BACKLOG_CHANGES = 100_000;
 const POSTGRES_EPOCH_MILLIS = POSTGRES_EPOCH_MICROS / 1000n;
 
 
-export interface CaptureOptions extends SourceTopicOptions {
+export interface CaptureOptions extends SourceCaptureOptions {
   onProgress?: (progress: CaptureProgress) => void;
 }
 
